@@ -1,0 +1,64 @@
+"""Letter -> Passages. A paragraph is the unit of citation: it becomes one passage,
+and only a very long one is split, at sentence ends, keeping offsets and number."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from rag.settings import ChunkingSettings
+from rag.types import Letter, Paragraph, Passage
+
+# A sentence ends at . ! ? (maybe with a footnote marker or quote) before a space and a capital,
+# a bullet, or the end. Abbreviations such as "o.a." or "nr. 4" are not followed by a capital.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]?\d{0,2}(?=\s+[A-Z\u00C0-\u00DD•(\"'‘“]|\n|$)")
+
+
+def passages(letter: Letter, settings: ChunkingSettings) -> list[Passage]:
+    """All passages of a letter, in reading order."""
+    return [p for para in letter.paragraphs for p in _split(letter, para, settings.max_chars)]
+
+
+def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each sentence in text, without surrounding white space."""
+    start = 0
+    for found in _SENTENCE_END.finditer(text):
+        yield from _trimmed(text, start, found.end())
+        start = found.end()
+    yield from _trimmed(text, start, len(text))
+
+
+def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    piece = text[start:end]
+    if piece.strip():
+        left = len(piece) - len(piece.lstrip())
+        right = len(piece.rstrip())
+        yield start + left, start + right
+
+
+def _split(letter: Letter, para: Paragraph, max_chars: int) -> list[Passage]:
+    """One passage for the paragraph, or several of whole sentences each under max_chars."""
+    pieces = [(para.start, para.end)]
+    if len(para.text) > max_chars:
+        pieces = []
+        for s, e in sentence_spans(para.text):
+            if pieces and e - (pieces[-1][0] - para.start) <= max_chars:
+                pieces[-1] = (pieces[-1][0], para.start + e)
+            else:
+                pieces.append((para.start + s, para.start + e))
+    many = len(pieces) > 1
+    return [
+        Passage(
+            letter_id=letter.id,
+            letter_title=letter.title,
+            letter_date=letter.date,
+            section=para.section,
+            paragraph=para.number,
+            text=letter.text[start:end],
+            start=start,
+            end=end,
+            footnotes=tuple(f for f in para.footnotes if start <= f.marker < end or not many),
+            part=i if many else 0,
+        )
+        for i, (start, end) in enumerate(pieces, start=1)
+    ]

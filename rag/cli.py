@@ -1,0 +1,145 @@
+"""`rag`: ingest letters, list passages, ask questions, remove letters, evaluate, serve.
+
+Plain text for people, JSON when asked (--json). Errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rag import pipeline, records
+from rag.errors import RagError
+from rag.settings import Settings
+from rag.types import Answer
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if args.index:
+        settings = dataclasses.replace(settings, index_dir=Path(args.index))
+    try:
+        return int(args.run(args, settings) or 0)
+    except RagError as err:
+        print(f"rag: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Ask the cabinet's letters to parliament.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, run, help: str) -> argparse.ArgumentParser:  # type: ignore[no-untyped-def]
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--index", help="index folder (default: index/ or $RAG_INDEX)")
+        p.set_defaults(run=run)
+        return p
+
+    p = command("ingest", _ingest, "Add letters (.txt, .pdf, or folders of them) to the index.")
+    p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: corpus/)")
+    p.add_argument("--rebuild", action="store_true", help="start a new index instead of adding")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = command("passages", _passages, "List every passage in the index.")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    p = command("ask", _ask, "Ask a question ('-' reads one question per line from stdin).")
+    p.add_argument("question")
+    p.add_argument("--k", type=int, help="passages to retrieve")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p.add_argument("--letter", action="append", default=[], help="only this letter id (repeatable)")
+
+    p = command("remove", _remove, "Remove a letter and its passages from the index.")
+    p.add_argument("letter_id")
+    return parser
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    paths = args.paths or [settings.corpus_dir]
+    bar = None if args.quiet else _ProgressBar()
+    _, report = pipeline.build_index(settings, paths, rebuild=args.rebuild, on_progress=bar)
+    if bar:
+        bar.close()
+    for name, ids in (("added", report.added), ("updated", report.updated), ("unchanged", report.unchanged)):
+        for letter_id in ids:
+            print(f"{name}: {letter_id}")
+    for path, reason in report.refused:
+        print(f"refused: {reason}")
+    return 1 if report.refused else 0
+
+
+def _passages(args: argparse.Namespace, settings: Settings) -> int:
+    index = pipeline.open_index(settings)
+    for p in index.passages:
+        if args.json:
+            print(json.dumps(records.passage(p), ensure_ascii=False))
+        else:
+            print(f"{p.id}\t{p.section or ''}\t{p.text[:100]}")
+    return 0
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    retrieval = settings.retrieval
+    if args.k:
+        retrieval = dataclasses.replace(retrieval, k=args.k)
+    if args.letter:
+        retrieval = dataclasses.replace(retrieval, letters=tuple(args.letter))
+    settings = dataclasses.replace(settings, retrieval=retrieval)
+    index = pipeline.ensure_index(settings, on_progress=_ProgressBar())
+    questions = [q.strip() for q in sys.stdin] if args.question == "-" else [args.question]
+    for question in (q for q in questions if q):
+        answer = pipeline.ask(question, index, settings)
+        if args.json:
+            print(json.dumps(records.answer(answer), ensure_ascii=False), flush=True)
+        else:
+            _print_answer(answer)
+    return 0
+
+
+def _remove(args: argparse.Namespace, settings: Settings) -> int:
+    pipeline.remove_letter(settings, args.letter_id)
+    print(f"removed: {args.letter_id}")
+    return 0
+
+
+def _print_answer(answer: Answer) -> None:
+    print(answer.text)
+    if answer.citations:
+        print()
+        for c in answer.citations:
+            where = f"{c.passage.letter_title}, {c.passage.section or 'inleiding'}, alinea {c.passage.paragraph}"
+            print(f'[{c.n}] {where}\n    "{c.quote}"')
+    elif answer.hits:
+        print("\nDichtstbijzijnde passages:")
+        for h in answer.hits[:3]:
+            print(f"- {h.passage.letter_title}, alinea {h.passage.paragraph}: {h.passage.text[:120]}...")
+
+
+class _ProgressBar:
+    """A tqdm bar over passages embedded, labelled with the letter being embedded."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def __call__(self, letter_id: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self._bar is None:
+            self._bar = tqdm(total=total, unit="passage", file=sys.stderr, desc="embedding")
+        self._bar.set_postfix_str(letter_id)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

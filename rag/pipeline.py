@@ -1,0 +1,123 @@
+"""The single path the CLI, the app and the evaluation use:
+build_index() turns letter files into an index; ask() turns a question into an Answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rag import chunking, corpus
+from rag.answer import compose
+from rag.embedding import load_embedder
+from rag.errors import CorpusError, IndexError_
+from rag.retrieval import retrieve
+from rag.settings import Settings
+from rag.store import MANIFEST, Index
+from rag.types import Answer, IngestReport, Letter
+
+# (letter id, passages embedded so far, passages to embed in all) while ingesting
+OnProgress = Callable[[str, int, int], None]
+
+
+def open_index(settings: Settings, create: bool = False) -> Index:
+    """Load the index at settings.index_dir (with its embedder); an empty one if create."""
+    embedder = load_embedder(settings.embedding)
+    if create and not (settings.index_dir / MANIFEST).exists():
+        return Index(settings.index_dir, embedder, settings.chunking)
+    return Index.load(settings.index_dir, embedder, settings.chunking)
+
+
+def ensure_index(settings: Settings, on_progress: OnProgress | None = None) -> Index:
+    """The index, built from settings.corpus_dir first if there is none yet."""
+    if not (settings.index_dir / MANIFEST).exists():
+        index, report = build_index(settings, [settings.corpus_dir], on_progress=on_progress)
+        if not index.letters:
+            reasons = "; ".join(f"{f}: {why}" for f, why in report.refused) or "no .txt or .pdf files"
+            raise IndexError_(f"Could not build an index from {settings.corpus_dir}: {reasons}")
+        return index
+    return open_index(settings)
+
+
+def build_index(
+    settings: Settings,
+    paths: Sequence[Path],
+    rebuild: bool = False,
+    on_progress: OnProgress | None = None,
+    index: Index | None = None,
+) -> tuple[Index, IngestReport]:
+    """Add letter files (and folders of them) to the index and save it.
+
+    Bad files are refused with their reason and the good ones still added; what was
+    stored before is never lost (the index is saved only after all embedding succeeded).
+    """
+    if index is None:
+        index = (
+            Index(settings.index_dir, load_embedder(settings.embedding), settings.chunking)
+            if rebuild
+            else open_index(settings, create=True)
+        )
+    letters, refused = read_letters(paths)
+    added, updated, unchanged = [], [], []
+    todo = [l for l in letters if l.id not in index.letters or index.letters[l.id].sha256 != l.sha256]
+    unchanged = [l.id for l in letters if l not in todo]
+    pieces = {l.id: chunking.passages(l, settings.chunking) for l in todo}
+    total, done = sum(len(p) for p in pieces.values()), 0
+    for letter in todo:
+        (updated if letter.id in index.letters else added).append(letter.id)
+
+        def step(n: int, letter_id: str = letter.id) -> None:
+            nonlocal done
+            done += n
+            if on_progress:
+                on_progress(letter_id, done, total)
+
+        index.add(letter, pieces[letter.id], step)
+    if todo or rebuild or not (settings.index_dir / MANIFEST).exists():
+        index.save()
+    return index, IngestReport(tuple(added), tuple(updated), tuple(unchanged), tuple(refused))
+
+
+def read_letters(paths: Sequence[Path]) -> tuple[list[Letter], list[tuple[str, str]]]:
+    """Parse every letter file under paths: the letters, and (file, reason) for each refused one."""
+    letters: list[Letter] = []
+    refused: list[tuple[str, str]] = []
+    seen: dict[str, str] = {}
+    for path in corpus.letter_files(paths):
+        try:
+            letter = corpus.read_letter(path)
+        except CorpusError as err:
+            refused.append((str(path), str(err)))
+            continue
+        if letter.id in seen:
+            refused.append(
+                (
+                    str(path),
+                    f"{path}: a letter with id '{letter.id}' was already read from {seen[letter.id]}; rename one of them.",
+                )
+            )
+            continue
+        seen[letter.id] = str(path)
+        letters.append(letter)
+    return letters, refused
+
+
+def remove_letter(settings: Settings, letter_id: str, index: Index | None = None) -> Index:
+    """Remove a letter's passages from the index and save it."""
+    index = index or open_index(settings)
+    index.remove(letter_id)
+    index.save()
+    return index
+
+
+def ask(question: str, index: Index, settings: Settings) -> Answer:
+    """Retrieve passages for the question and compose a cited answer."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    hits = retrieve(question, index, settings.retrieval, timings)
+    clock = time.perf_counter()
+    answer = compose(question, hits, settings.answer)
+    timings["answer"] = (time.perf_counter() - clock) * 1000
+    timings["total"] = (time.perf_counter() - started) * 1000
+    return dataclasses.replace(answer, timings_ms={**answer.timings_ms, **timings})

@@ -1,0 +1,152 @@
+"""Our dataclasses as JSON records and back. These shapes are a public interface:
+`rag passages --json`, `rag ask --json`, the app's `ask` API and the index files use them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from rag.types import Answer, Footnote, Hit, Letter, Paragraph, Passage
+
+
+def footnote(f: Footnote) -> dict:
+    return {"number": f.number, "text": f.text, "start": f.start, "end": f.end, "marker": f.marker}
+
+
+def footnote_from(r: dict) -> Footnote:
+    return Footnote(r["number"], r["text"], r["start"], r["end"], r["marker"])
+
+
+def passage(p: Passage) -> dict:
+    """passage_id, letter_id, letter_title, letter_date, section, paragraph, text, start, end, footnotes."""
+    return {
+        "passage_id": p.id,
+        "letter_id": p.letter_id,
+        "letter_title": p.letter_title,
+        "letter_date": _iso(p.letter_date),
+        "section": p.section,
+        "paragraph": p.paragraph,
+        "part": p.part,
+        "text": p.text,
+        "start": p.start,
+        "end": p.end,
+        "footnotes": [footnote(f) for f in p.footnotes],
+    }
+
+
+def passage_from(r: dict) -> Passage:
+    return Passage(
+        letter_id=r["letter_id"],
+        letter_title=r["letter_title"],
+        letter_date=_date(r["letter_date"]),
+        section=r["section"],
+        paragraph=r["paragraph"],
+        text=r["text"],
+        start=r["start"],
+        end=r["end"],
+        footnotes=tuple(footnote_from(f) for f in r["footnotes"]),
+        part=r.get("part", 0),
+    )
+
+
+def letter(l: Letter) -> dict:
+    return {
+        "id": l.id,
+        "title": l.title,
+        "date": _iso(l.date),
+        "text": l.text,
+        "source": l.source,
+        "sha256": l.sha256,
+        "kamerstuk": l.kamerstuk,
+        "url": l.url,
+        "headings": [list(h) for h in l.headings],
+        "paragraphs": [
+            {
+                "number": p.number,
+                "section": p.section,
+                "start": p.start,
+                "end": p.end,
+                "footnotes": [footnote(f) for f in p.footnotes],
+            }
+            for p in l.paragraphs
+        ],
+    }
+
+
+def letter_from(r: dict) -> Letter:
+    text = r["text"]
+    paragraphs = tuple(
+        Paragraph(
+            p["number"],
+            p["section"],
+            text[p["start"] : p["end"]],
+            p["start"],
+            p["end"],
+            tuple(footnote_from(f) for f in p["footnotes"]),
+        )
+        for p in r["paragraphs"]
+    )
+    return Letter(
+        id=r["id"],
+        title=r["title"],
+        date=_date(r["date"]),
+        text=text,
+        paragraphs=paragraphs,
+        source=r["source"],
+        sha256=r["sha256"],
+        kamerstuk=r.get("kamerstuk"),
+        url=r.get("url"),
+        headings=tuple(tuple(h) for h in r.get("headings", ())),  # type: ignore[misc]
+    )
+
+
+def hit(h: Hit, rank: int) -> dict:
+    """A retrieved passage as `rag ask --json` shows it under `passages`."""
+    p = passage(h.passage)
+    return {
+        "rank": rank,
+        "passage_id": p["passage_id"],
+        "letter_id": p["letter_id"],
+        "letter_title": p["letter_title"],
+        "letter_date": p["letter_date"],
+        "section": p["section"],
+        "paragraph": p["paragraph"],
+        "score": round(h.score, 6),
+        "scores": {k: round(v, 6) for k, v in h.scores.items()},
+        "text": p["text"],
+        "footnotes": p["footnotes"],
+        "start": p["start"],
+        "end": p["end"],
+    }
+
+
+def answer(a: Answer) -> dict:
+    """The `rag ask --json` object: question, answer, abstained, mode, citations, passages, timings_ms."""
+    return {
+        "question": a.question,
+        "answer": a.text,
+        "abstained": a.abstained,
+        "mode": a.mode,
+        "citations": [
+            {
+                "n": c.n,
+                "passage_id": c.passage.id,
+                "letter_id": c.passage.letter_id,
+                "letter_title": c.passage.letter_title,
+                "section": c.passage.section,
+                "paragraph": c.passage.paragraph,
+                "quote": c.quote,
+            }
+            for c in a.citations
+        ],
+        "passages": [hit(h, rank) for rank, h in enumerate(a.hits, start=1)],
+        "timings_ms": {k: round(v, 2) for k, v in a.timings_ms.items()},
+        "notes": list(a.notes),
+    }
+
+
+def _iso(d: dt.date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def _date(s: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(s) if s else None

@@ -1,0 +1,84 @@
+"""Question -> ranked passages. Each step is a plain function over list[Hit]:
+dense() and lexical() fetch candidates, rrf() fuses them, retrieve() runs the path."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from rag.settings import RetrievalSettings
+from rag.store import Index
+from rag.types import Hit, Passage
+
+
+def retrieve(
+    question: str, index: Index, settings: RetrievalSettings, timings: dict[str, float] | None = None
+) -> list[Hit]:
+    """The best `settings.k` passages for the question, within the settings' filters."""
+    timings = {} if timings is None else timings
+    allowed = filter_mask(index, settings)
+    clock = time.perf_counter()
+    dense_hits = [] if settings.fusion == "lexical" else dense(question, index, settings.candidates, allowed)
+    timings["dense"] = (time.perf_counter() - clock) * 1000
+    clock = time.perf_counter()
+    lexical_hits = [] if settings.fusion == "dense" else lexical(question, index, settings.candidates, allowed)
+    timings["lexical"] = (time.perf_counter() - clock) * 1000
+    clock = time.perf_counter()
+    if settings.fusion == "dense":
+        hits = dense_hits
+    elif settings.fusion == "lexical":
+        hits = lexical_hits
+    else:
+        hits = rrf(
+            [dense_hits, lexical_hits], k=settings.rrf_k, weights=(settings.dense_weight, settings.lexical_weight)
+        )
+    timings["fuse"] = (time.perf_counter() - clock) * 1000
+    return hits[: settings.k]
+
+
+def dense(question: str, index: Index, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+    """Nearest passages by the embedder's cosine similarity."""
+    vector = index.embedder.embed_queries([question])[0]
+    found = index.dense_search(vector, k, allowed)
+    return [Hit(index.passages[i], s, {"dense": s}) for i, s in found]
+
+
+def lexical(question: str, index: Index, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+    """Best passages by BM25 (Dutch stemming and stop words)."""
+    found = index.lexical.search(question, k, allowed)
+    return [Hit(index.passages[i], s, {"lexical": s}) for i, s in found]
+
+
+def rrf(rankings: Sequence[Sequence[Hit]], k: int = 60, weights: Sequence[float] | None = None) -> list[Hit]:
+    """Reciprocal rank fusion: score = sum of weight / (k + rank) over the rankings."""
+    weights = list(weights) if weights is not None else [1.0] * len(rankings)
+    fused: dict[str, float] = {}
+    passages: dict[str, Passage] = {}
+    scores: dict[str, dict[str, float]] = {}
+    for weight, ranking in zip(weights, rankings, strict=True):
+        for rank, hit in enumerate(ranking, start=1):
+            pid = hit.passage.id
+            fused[pid] = fused.get(pid, 0.0) + weight / (k + rank)
+            passages[pid] = hit.passage
+            scores.setdefault(pid, {}).update(hit.scores)
+    order = sorted(fused, key=lambda pid: (-fused[pid], pid))
+    return [Hit(passages[pid], fused[pid], {**scores[pid], "rrf": fused[pid]}) for pid in order]
+
+
+def filter_mask(index: Index, settings: RetrievalSettings) -> np.ndarray | None:
+    """A mask of the passages the filters allow (letters, date range), or None for all."""
+    if not (settings.letters or settings.date_from or settings.date_to):
+        return None
+
+    def keep(p: Passage) -> bool:
+        if settings.letters and p.letter_id not in settings.letters:
+            return False
+        if (settings.date_from or settings.date_to) and p.letter_date is None:
+            return False
+        if settings.date_from and p.letter_date and p.letter_date < settings.date_from:
+            return False
+        return not (settings.date_to and p.letter_date and p.letter_date > settings.date_to)
+
+    return index.mask(keep)

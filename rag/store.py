@@ -1,0 +1,232 @@
+"""The index on disk: FAISS vectors + the passage table + the letters, and manifest.json.
+
+Layout of the index folder:
+    manifest.json      format, embedder id and dimension, chunking, letters, corpus hash,
+                       and the name of the data folder below; written last, atomically
+    data-<n>/          vectors.faiss, passages.jsonl, letters.jsonl
+A write goes to a new data folder and then swaps manifest.json with os.replace, so a
+crash at any moment leaves the previous index loadable. Older data folders are removed
+after the swap. A lock file keeps two writers (CLI and app) apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from rag import records
+from rag.embedding import Embedder, Progress
+from rag.errors import IndexError_
+from rag.lexical import LexicalIndex
+from rag.settings import ChunkingSettings
+from rag.types import Letter, Passage
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class Index:
+    """Passages with their vectors and a lexical index; letters by id for the letter view."""
+
+    def __init__(self, directory: Path, embedder: Embedder, chunking: ChunkingSettings) -> None:
+        self.directory = Path(directory)
+        self.embedder = embedder
+        self.chunking = chunking
+        self.letters: dict[str, Letter] = {}
+        self.passages: list[Passage] = []
+        self._vectors = faiss.IndexFlatIP(embedder.dim)
+        self._lexical: LexicalIndex | None = None  # built on first use, dropped on change
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        if self._lexical is None:
+            self._lexical = LexicalIndex([p.indexed_text for p in self.passages])
+        return self._lexical
+
+    # --- changing -------------------------------------------------------------------
+
+    def add(self, letter: Letter, passages: Sequence[Passage], progress: Progress | None = None) -> bool:
+        """Add (or replace) a letter; embeds only its passages. False if it is unchanged."""
+        old = self.letters.get(letter.id)
+        if old is not None and old.sha256 == letter.sha256:
+            return False
+        if old is not None:
+            self.remove(letter.id)
+        vectors = self.embedder.embed_passages([p.indexed_text for p in passages], progress)
+        self._vectors.add(vectors)
+        self.passages.extend(passages)
+        self.letters[letter.id] = letter
+        self._lexical = None
+        return True
+
+    def remove(self, letter_id: str) -> None:
+        """Remove a letter and its passages; IndexError_ if the index does not hold it."""
+        if letter_id not in self.letters:
+            known = ", ".join(sorted(self.letters)) or "none"
+            raise IndexError_(f"No letter '{letter_id}' in the index at {self.directory} (letters: {known}).")
+        keep = [i for i, p in enumerate(self.passages) if p.letter_id != letter_id]
+        vectors = self._all_vectors()[keep]
+        self._vectors = faiss.IndexFlatIP(self.embedder.dim)
+        self._vectors.add(vectors)
+        self.passages = [self.passages[i] for i in keep]
+        del self.letters[letter_id]
+        self._lexical = None
+
+    # --- searching ------------------------------------------------------------------
+
+    def dense_search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """(position, cosine) of the k passages nearest to the vector, within `allowed` (0/1 mask)."""
+        if not self.passages or k <= 0:
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        params = None
+        if allowed is not None:
+            ids = np.flatnonzero(allowed).astype(np.int64)
+            if not len(ids):
+                return []
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
+        scores, positions = self._vectors.search(query, min(k, len(self.passages)), params=params)
+        return [(int(i), float(s)) for i, s in zip(positions[0], scores[0], strict=True) if i >= 0]
+
+    def mask(self, keep: Callable[[Passage], bool]) -> np.ndarray:
+        """A 0/1 mask over the passage table of the passages `keep` accepts."""
+        return np.fromiter((keep(p) for p in self.passages), dtype=bool, count=len(self.passages))
+
+    # --- disk -----------------------------------------------------------------------
+
+    def manifest(self) -> dict:
+        letters = {
+            lid: {"sha256": l.sha256, "source": l.source, "title": l.title, "passages": self._count(lid)}
+            for lid, l in sorted(self.letters.items())
+        }
+        corpus = hashlib.sha256("".join(f"{k}:{v['sha256']}" for k, v in letters.items()).encode())
+        return {
+            "format_version": FORMAT_VERSION,
+            "embedder": {"id": self.embedder.id, "dim": self.embedder.dim},
+            "chunking": asdict(self.chunking),
+            "letters": letters,
+            "corpus_hash": corpus.hexdigest(),
+            "passages": len(self.passages),
+        }
+
+    def save(self) -> None:
+        """Write a new data folder, then swap the manifest to it (atomic)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with _locked(self.directory):
+            data = self.directory / f"data-{time.time_ns()}"
+            data.mkdir()
+            faiss.write_index(self._vectors, str(data / "vectors.faiss"))
+            _write_lines(data / "passages.jsonl", (records.passage(p) for p in self.passages))
+            _write_lines(data / "letters.jsonl", (records.letter(l) for l in self.letters.values()))
+            manifest = {**self.manifest(), "data": data.name, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            tmp = self.directory / (MANIFEST + ".tmp")
+            tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+            _fsync(tmp)
+            os.replace(tmp, self.directory / MANIFEST)
+            for old in self.directory.glob("data-*"):
+                if old.name != data.name:
+                    shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: Path, embedder: Embedder, chunking: ChunkingSettings) -> Index:
+        """Load an index; refuse one built with another embedder or chunking, saying how to rebuild."""
+        directory = Path(directory)
+        manifest = read_manifest(directory)
+        _check_compatible(directory, manifest, embedder, chunking)
+        data = directory / manifest["data"]
+        index = cls(directory, embedder, chunking)
+        try:
+            index._vectors = faiss.read_index(str(data / "vectors.faiss"))
+            index.passages = [records.passage_from(r) for r in _read_lines(data / "passages.jsonl")]
+            letters = [records.letter_from(r) for r in _read_lines(data / "letters.jsonl")]
+        except (OSError, RuntimeError, ValueError, KeyError) as err:
+            raise IndexError_(
+                f"The index at {directory} is damaged ({err}). Rebuild it: rag ingest --rebuild"
+            ) from None
+        index.letters = {l.id: l for l in letters}
+        if index._vectors.ntotal != len(index.passages):
+            raise IndexError_(
+                f"The index at {directory} is damaged (vectors and passages differ). Rebuild it: rag ingest --rebuild"
+            )
+        index.lexical  # build it now, not on the first question
+        return index
+
+    def _all_vectors(self) -> np.ndarray:
+        if not self._vectors.ntotal:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return self._vectors.reconstruct_n(0, self._vectors.ntotal)
+
+    def _count(self, letter_id: str) -> int:
+        return sum(1 for p in self.passages if p.letter_id == letter_id)
+
+
+def read_manifest(directory: Path) -> dict:
+    """The manifest of the index at directory; IndexError_ if there is none."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise IndexError_(f"No index at {directory}. Build it first: rag ingest corpus/ --index {directory}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise IndexError_(f"{path} is damaged ({err}). Rebuild: rag ingest --rebuild --index {directory}") from None
+
+
+def _check_compatible(directory: Path, manifest: dict, embedder: Embedder, chunking: ChunkingSettings) -> None:
+    rebuild = f"Rebuild it with the current settings: rag ingest --rebuild --index {directory}"
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexError_(
+            f"The index at {directory} has format {manifest.get('format_version')}, not {FORMAT_VERSION}. {rebuild}"
+        )
+    built = manifest.get("embedder", {})
+    if built.get("id") != embedder.id or built.get("dim") != embedder.dim:
+        raise IndexError_(
+            f"The index at {directory} was built with embedder {built.get('id')} ({built.get('dim')} dims), "
+            f"but the settings use {embedder.id} ({embedder.dim} dims). {rebuild}, "
+            f"or set RAG_EMBEDDING_MODEL to the model it was built with."
+        )
+    if manifest.get("chunking") != asdict(chunking):
+        raise IndexError_(
+            f"The index at {directory} was built with chunking {manifest.get('chunking')}, "
+            f"but the settings ask for {asdict(chunking)}. {rebuild}"
+        )
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    with open(directory / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_lines(path: Path, rows: Iterator[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    _fsync(path)
+
+
+def _read_lines(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

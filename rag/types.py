@@ -1,0 +1,133 @@
+"""The dataclasses that stages pass to each other. Frozen, no I/O.
+
+Every piece of text carries its provenance: the letter it comes from and its
+character span in that letter's clean text, so a citation can always be shown
+in its letter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Footnote:
+    """A footnote of a letter, attached to the paragraph whose marker refers to it."""
+
+    number: int
+    text: str
+    start: int  # span of `text` in Letter.text
+    end: int
+    marker: int  # offset in Letter.text of the marker digits in the body ("landen1")
+
+
+@dataclass(frozen=True, slots=True)
+class Paragraph:
+    """A numbered body paragraph (the unit of citation)."""
+
+    number: int  # 1-based, in reading order
+    section: str | None  # heading the paragraph stands under
+    text: str
+    start: int  # Letter.text[start:end] == text
+    end: int
+    footnotes: tuple[Footnote, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Letter:
+    """A parsed letter: clean text (headings, paragraphs, then footnotes) and its parts."""
+
+    id: str  # the file stem, e.g. "navo-top-vilnius-2023"
+    title: str
+    date: dt.date | None
+    text: str
+    paragraphs: tuple[Paragraph, ...]
+    source: str  # the file it was read from
+    sha256: str  # of the file's bytes: re-adding an unchanged letter is a no-op
+    kamerstuk: str | None = None
+    url: str | None = None
+    headings: tuple[tuple[int, int], ...] = ()  # spans of section headings in text
+
+    @property
+    def footnotes(self) -> tuple[Footnote, ...]:
+        return tuple(f for p in self.paragraphs for f in p.footnotes)
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrievable piece of a paragraph (a whole paragraph unless it is very long)."""
+
+    letter_id: str
+    letter_title: str
+    letter_date: dt.date | None
+    section: str | None
+    paragraph: int
+    text: str
+    start: int  # Letter.text[start:end] == text
+    end: int
+    footnotes: tuple[Footnote, ...] = ()
+    part: int = 0  # 0: the whole paragraph; 1, 2, ...: pieces of a long one
+
+    @property
+    def id(self) -> str:
+        suffix = f".{self.part}" if self.part else ""
+        return f"{self.letter_id}#{self.paragraph}{suffix}"
+
+    @property
+    def spans(self) -> tuple[tuple[int, int], ...]:
+        """Every span of the letter this passage stands for: its text and its footnotes."""
+        return ((self.start, self.end), *((f.start, f.end) for f in self.footnotes))
+
+    @property
+    def indexed_text(self) -> str:
+        """What search sees: the section, the text without marker digits, the footnotes."""
+        text = self.text
+        for f in sorted(self.footnotes, key=lambda f: f.marker, reverse=True):
+            at = f.marker - self.start
+            if 0 <= at < len(text):
+                text = text[:at] + text[at + len(str(f.number)) :]
+        notes = " ".join(f.text for f in self.footnotes)
+        return " \n".join(s for s in (self.section, text, notes) if s)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A passage found for a question, with the score of the stage that ranked it."""
+
+    passage: Passage
+    score: float
+    scores: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """`[n]` in an answer: the passage it points at and the words that support the claim."""
+
+    n: int
+    passage: Passage
+    quote: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What `ask()` returns: the answer text with `[n]` citations and everything behind it."""
+
+    question: str
+    text: str
+    abstained: bool
+    citations: tuple[Citation, ...]
+    hits: tuple[Hit, ...]
+    mode: str = "extractive"
+    timings_ms: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
+    notes: tuple[str, ...] = ()  # e.g. dropped citation numbers, fallbacks
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    """What an ingest did, letter by letter, and what it refused and why."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    refused: tuple[tuple[str, str], ...] = ()  # (file, reason)
