@@ -70,7 +70,7 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     for name, ids in (("added", report.added), ("updated", report.updated), ("unchanged", report.unchanged)):
         for letter_id in ids:
             print(f"{name}: {letter_id}")
-    for path, reason in report.refused:
+    for _path, reason in report.refused:
         print(f"refused: {reason}")
     return 1 if report.refused else 0
 

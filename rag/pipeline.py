@@ -94,7 +94,7 @@ def read_letters(paths: Sequence[Path]) -> tuple[list[Letter], list[tuple[str, s
             refused.append(
                 (
                     str(path),
-                    f"{path}: a letter with id '{letter.id}' was already read from {seen[letter.id]}; rename one of them.",
+                    f"{path}: a letter with id '{letter.id}' is already read from {seen[letter.id]}; rename one.",
                 )
             )
             continue

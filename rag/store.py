@@ -159,7 +159,7 @@ class Index:
             raise IndexError_(
                 f"The index at {directory} is damaged (vectors and passages differ). Rebuild it: rag ingest --rebuild"
             )
-        index.lexical  # build it now, not on the first question
+        _ = index.lexical  # build it now, not on the first question
         return index
 
     def _all_vectors(self) -> np.ndarray:
