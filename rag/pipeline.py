@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from rag import chunking, corpus
@@ -111,13 +111,29 @@ def remove_letter(settings: Settings, letter_id: str, index: Index | None = None
     return index
 
 
-def ask(question: str, index: Index, settings: Settings) -> Answer:
-    """Retrieve passages for the question and compose a cited answer."""
+def ask(question: str, index: Index, settings: Settings, history: Sequence[Answer] = ()) -> Answer:
+    """Retrieve passages for the question and compose a cited answer.
+
+    `history` holds the earlier answers of the conversation (oldest first), so that a
+    follow-up such as "En in Madrid?" can be read against the previous question."""
+    answer: Answer | None = None
+    for piece in ask_stream(question, index, settings, history):
+        if isinstance(piece, Answer):
+            answer = piece
+    assert answer is not None
+    return answer
+
+
+def ask_stream(
+    question: str, index: Index, settings: Settings, history: Sequence[Answer] = ()
+) -> Iterator[str | Answer]:
+    """Like ask(), but yields the answer text in pieces as it is produced, then the Answer."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
     hits = retrieve(question, index, settings.retrieval, timings)
     clock = time.perf_counter()
     answer = compose(question, hits, settings.answer)
+    yield answer.text
     timings["answer"] = (time.perf_counter() - clock) * 1000
     timings["total"] = (time.perf_counter() - started) * 1000
-    return dataclasses.replace(answer, timings_ms={**answer.timings_ms, **timings})
+    yield dataclasses.replace(answer, timings_ms={**answer.timings_ms, **timings})
