@@ -29,7 +29,7 @@ def markdown_tables(result: dict) -> str:
         "| system | "
         + " | ".join(f"R@{k}" for k in CUTOFFS)
         + " | full R@10 (list/multi) | MRR | nDCG@10 | p50 ms | p95 ms |",
-        "|---" * (len(CUTOFFS) + 7) + "|",
+        "|---" * (len(CUTOFFS) + 6) + "|",
     ]
     for name, s in systems.items():
         o = s["overall"]
