@@ -44,9 +44,12 @@ class LetterRetriever(BaseRetriever):
     settings: Any = None  # rag.settings.Settings
     k: int | None = None
 
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
+    ) -> list[Document]:
         settings: Settings = self.settings or Settings()
-        retrieval = settings.retrieval if self.k is None else dataclasses.replace(settings.retrieval, k=self.k)
+        k = k if k is not None else self.k
+        retrieval = settings.retrieval if k is None else dataclasses.replace(settings.retrieval, k=k)
         index: Index = self.index
         return [to_document(h, rank) for rank, h in enumerate(retrieve(query, index, retrieval), start=1)]
 
