@@ -59,7 +59,8 @@ def build_index(
             else open_index(settings, create=True)
         )
     letters, refused = read_letters(paths)
-    added, updated, unchanged = [], [], []
+    added: list[str] = []
+    updated: list[str] = []
     todo = [l for l in letters if l.id not in index.letters or index.letters[l.id].sha256 != l.sha256]
     unchanged = [l.id for l in letters if l not in todo]
     pieces = {l.id: chunking.passages(l, settings.chunking) for l in todo}

@@ -69,7 +69,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Defaults overridden by RAG_* environment variables."""
         env = os.environ if env is None else env
-        parts = {}
+        parts: dict = {}
         for part in ("embedding", "chunking", "retrieval", "answer"):
             default = getattr(cls(), part)
             parts[part] = _override(default, env, f"RAG_{part.upper()}_")
