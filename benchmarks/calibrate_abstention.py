@@ -63,7 +63,7 @@ def sweep(rows: list) -> None:
     print(f"{len(answerable)} answerable, {len(unanswerable)} unanswerable questions")
     print("threshold  abstention_acc  false_abstention")
     for step in range(0, 31):
-        t = 0.78 + step * 0.005
+        t = 0.80 + step * 0.01
         acc = sum(bool(r[2]) or r[1] < t for r in unanswerable) / max(1, len(unanswerable))
         false = sum(bool(r[2]) or r[1] < t for r in answerable) / max(1, len(answerable))
         print(f"{t:9.3f}  {acc:14.2f}  {false:16.3f}")
