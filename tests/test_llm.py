@@ -204,3 +204,8 @@ def test_settings_choose_the_provider_class() -> None:
         dataclasses.replace(AnswerSettings(), llm_provider="openai", llm_base_url="http://127.0.0.1:9")
     )
     assert type(model).__name__ == "ChatOpenAI"
+
+
+def test_claims_are_split_after_their_citations() -> None:
+    text = "Nederland gaf EUR 1,9 miljard. [1] Georgië is partner [2]. Zonder bron."
+    assert llm.split_claims(text) == ["Nederland gaf EUR 1,9 miljard. [1]", "Georgië is partner [2].", "Zonder bron."]
