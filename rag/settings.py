@@ -48,7 +48,7 @@ class RetrievalSettings:
 class AnswerSettings:
     mode: str = "extractive"  # "extractive" or "llm"
     max_sentences: int = 4
-    min_support: float = 0.80  # below this best sentence score the letters do not answer
+    min_support: float = 0.99  # extractive: below this best sentence score the letters do not answer (calibrated)
     llm_provider: str = ""  # "openai" (any OpenAI-compatible server), "ollama", "llamacpp"
     llm_model: str = ""
     llm_base_url: str = ""
