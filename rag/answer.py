@@ -56,30 +56,37 @@ def compose(
     if not hits:
         return abstain(question, hits, "no passage was retrieved")
     sentences = evidence.score(question, evidence.candidates(hits, DEPTH), embedder, LEXICAL_WEIGHT, RANK_WEIGHT)
-    reason = abstention_reason(question, sentences, settings.min_support, known_words)
+    reason = abstention_reason(question, sentences, settings, known_words)
     if reason:
         return abstain(question, hits, reason)
-    chosen = widen(select(question, sentences, settings.max_sentences), sentences)
+    chosen = widen(follow(select(question, sentences, settings.max_sentences), sentences), sentences)
     return Answer(question, render(chosen), False, citations(chosen), hits)
 
 
 def abstention_reason(
-    question: str, sentences: Sequence[Sentence], min_support: float, known_words: Collection[str]
+    question: str, sentences: Sequence[Sentence], settings: AnswerSettings, known_words: Collection[str]
 ) -> str | None:
     """Why the letters cannot answer the question, or None when they can."""
+    dutch = language(question) == "nl"
     if known_words:
-        unknown = evidence.unknown_names(question, known_words)
+        unknown = evidence.unknown_names(question, known_words, dutch)
         if unknown:
             return f"no letter mentions {', '.join(unknown)}"
-    best = support(question, sentences)
-    if best < min_support:
-        return f"best supporting sentence scores {best:.3f} < {min_support:.3f}"
+    # A Dutch question is judged on similarity plus the share of its words in the sentence;
+    # an English one on similarity alone (its words never occur in a Dutch letter).
+    best = support(question, sentences, with_overlap=dutch)
+    threshold = settings.min_support if dutch else settings.min_similarity_en
+    if best < threshold:
+        return f"best supporting sentence scores {best:.3f} < {threshold:.3f}"
     return None
 
 
-def support(question: str, sentences: Sequence[Sentence]) -> float:
-    """The score of the best sentence that can answer this kind of question (0 if none)."""
-    fitting = [s.score for s in sentences if evidence.fits_answer_type(question, s.text)]
+def support(question: str, sentences: Sequence[Sentence], with_overlap: bool = True) -> float:
+    """The score (or, without overlap, the cosine) of the best sentence that can answer this
+    kind of question (0 if none)."""
+    fitting = [
+        s.score if with_overlap else s.similarity for s in sentences if evidence.fits_answer_type(question, s.text)
+    ]
     return max(fitting, default=0.0)
 
 
@@ -98,6 +105,20 @@ def select(question: str, sentences: Sequence[Sentence], max_sentences: int) -> 
         if not any(evidence.near_duplicate(s.text, c.text) for c in chosen):
             chosen.append(s)
     return sorted(chosen, key=lambda s: (s.rank, s.start))
+
+
+def follow(chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Sentence]:
+    """Add the sentence that follows the best one in its paragraph: the sentence most like the
+    question often only introduces the answer ("... spraken over de nieuwe Pledge."), and
+    the next one gives it ("Hiermee spreken bondgenoten af om ...")."""
+    if not chosen:
+        return []
+    best = max(chosen, key=lambda s: s.score)
+    after = [s for s in sentences if s.passage == best.passage and s.start > best.start]
+    nxt = min(after, key=lambda s: s.start, default=None)
+    if nxt is None or any(c.start == nxt.start and c.passage == nxt.passage for c in chosen):
+        return list(chosen)
+    return sorted([*chosen, nxt], key=lambda s: (s.rank, s.start))
 
 
 def widen(chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Sentence]:

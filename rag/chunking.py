@@ -22,8 +22,8 @@ def passages(letter: Letter, settings: ChunkingSettings) -> list[Passage]:
 def sentence_units(passage: Passage) -> list[tuple[int, int]]:
     """Spans (in the letter text) of each sentence of a passage and of each of its footnotes:
     the units that sentence-level search embeds and that answers quote."""
-    units = [(passage.start + s, passage.start + e) for s, e in sentence_spans(passage.text)]
-    return units + [(f.start, f.end) for f in passage.footnotes]
+    pieces = [(passage.text, passage.start)] + [(f.text, f.start) for f in passage.footnotes]
+    return [(offset + s, offset + e) for text, offset in pieces for s, e in sentence_spans(text)]
 
 
 def sentence_spans(text: str) -> Iterator[tuple[int, int]]:

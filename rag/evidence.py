@@ -100,22 +100,33 @@ def vocabulary(texts: Iterable[str]) -> set[str]:
     return words
 
 
-def unknown_names(question: str, known: Collection[str]) -> list[str]:
-    """Names, codes and numbers in the question that no letter mentions, not even in a
-    close spelling (so "Georgia" finds "Georgië" but "F-35" does not find "F-16")."""
+def unknown_names(question: str, known: Collection[str], dutch: bool = True) -> list[str]:
+    """Names and codes in the question that no letter mentions, not even in a close
+    spelling or a derived form (so "Georgia" finds "Georgië", "Chinees" finds "China",
+    but "F-35" does not find "F-16"). Capitalised words count only in Dutch questions:
+    an English name ("Dutch", "Council") is not expected in a Dutch letter."""
     missing = []
     for i, word in enumerate(_WORD.findall(question)):
         has_digit = any(c.isdigit() for c in word)
-        if not (has_digit or (i > 0 and word[0].isupper())):
+        if not (has_digit or (dutch and i > 0 and word[0].isupper())):
             continue
         folded = _fold(word)
         if folded in known or (has_digit and not re.search(r"[^\W\d_]", folded)):
             continue  # plain numbers (years, amounts) are judged by the embedder, not here
         parts = [p for p in re.split(r"[-‐]", folded) if p]
-        if not has_digit and all(p in known or difflib.get_close_matches(p, known, 1, _FUZZY) for p in parts):
+        if not has_digit and all(_known_word(p, known) for p in parts):
             continue
         missing.append(word)
     return missing
+
+
+def _known_word(word: str, known: Collection[str]) -> bool:
+    """In the letters as written, in a close spelling, as a derived form (same first four
+    letters: "Chinees"/"China") or as the head of a Dutch compound ("leiders" in
+    "regeringsleiders")."""
+    if word in known or difflib.get_close_matches(word, known, 1, _FUZZY):
+        return True
+    return len(word) >= 5 and any(k.startswith(word[:4]) or k.endswith(word) for k in known)
 
 
 def fits_answer_type(question: str, sentence: str) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rag import chunking, corpus
 from rag.answer import compose, pieces, resolve_follow_up
-from rag.embedding import load_embedder
+from rag.embedding import CachedEmbedder, load_embedder
 from rag.errors import CorpusError, IndexError_
 from rag.evidence import vocabulary
 from rag.retrieval import retrieve
@@ -140,13 +140,16 @@ def ask_stream(
     resolved = resolve_follow_up(question, history[-1].question if history else None)
     hits = retrieve(resolved, index, settings.retrieval, timings)
     clock = time.perf_counter()
-    known = vocabulary(letter.text for letter in index.letters.values())
+    known = index.derived("vocabulary", lambda: vocabulary(letter.text for letter in index.letters.values()))
+    embedder = index.derived(
+        "sentences", lambda: CachedEmbedder(index.embedder, index.sentence_vectors(), index.embed_query)
+    )
     if settings.answer.mode == "llm":
         from rag import llm  # LangChain chat models are an optional extra
 
-        answer = yield from llm.answer_stream(resolved, hits, settings.answer, index.embedder, known)
+        answer = yield from llm.answer_stream(resolved, hits, settings.answer, embedder, known)
     else:
-        answer = compose(resolved, hits, settings.answer, index.embedder, known)
+        answer = compose(resolved, hits, settings.answer, embedder, known)
         yield from pieces(answer.text)
     timings["answer"] = (time.perf_counter() - clock) * 1000
     timings["total"] = (time.perf_counter() - started) * 1000

@@ -26,7 +26,7 @@ def retrieve(
     timings = {} if timings is None else timings
     allowed = filter_mask(index, settings)
     clock = time.perf_counter()
-    vector = None if settings.fusion == "lexical" else index.embedder.embed_queries([question])[0]
+    vector = None if settings.fusion == "lexical" else index.embed_query(question)
     timings["embed"] = (time.perf_counter() - clock) * 1000
     clock = time.perf_counter()
     dense_hits = [] if vector is None else dense(vector, index, settings.candidates, allowed)

@@ -49,6 +49,7 @@ class AnswerSettings:
     mode: str = "extractive"  # "extractive" or "llm"
     max_sentences: int = 4
     min_support: float = 0.99  # extractive: below this best sentence score the letters do not answer (calibrated)
+    min_similarity_en: float = 0.80  # the same for English questions, on cosine alone (calibrated)
     llm_provider: str = ""  # "openai" (any OpenAI-compatible server), "ollama", "llamacpp"
     llm_model: str = ""
     llm_base_url: str = ""

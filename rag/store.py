@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any, TypeVar
 
 import faiss
 import numpy as np
@@ -35,6 +36,7 @@ from rag.settings import ChunkingSettings
 from rag.types import Letter, Passage
 
 FORMAT_VERSION = 2
+T = TypeVar("T")
 MANIFEST = "manifest.json"
 
 
@@ -51,6 +53,31 @@ class Index:
         self._sentences: faiss.Index = faiss.IndexFlatIP(embedder.dim)
         self.sentences: list[tuple[int, int, int]] = []  # (passage position, start, end) per sentence vector
         self._lexical: LexicalIndex | None = None  # built on first use, dropped on change
+        self._derived: dict[str, Any] = {}  # other things computed from the contents, dropped on change
+        self._queries: dict[str, np.ndarray] = {}
+
+    def derived(self, key: str, build: Callable[[], T]) -> T:
+        """Something computed from the index's contents once (e.g. the letters' vocabulary),
+        kept until the next add or remove."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        return self._derived[key]
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The question's vector; remembered, since retrieval and the answer both need it."""
+        vector = self._queries.get(text)
+        if vector is None:
+            vector = self.embedder.embed_queries([text])[0]
+            if len(self._queries) >= 256:
+                self._queries.pop(next(iter(self._queries)), None)
+            self._queries[text] = vector
+        return vector
+
+    def sentence_vectors(self) -> dict[str, np.ndarray]:
+        """The text of every embedded sentence (and footnote) with its vector."""
+        vectors = _all_vectors(self._sentences, self.embedder.dim)
+        letters = {pos: self.passages[pos].letter_id for pos in {o for o, _, _ in self.sentences}}
+        return {self.letters[letters[o]].text[s:e]: vectors[j] for j, (o, s, e) in enumerate(self.sentences)}
 
     @property
     def lexical(self) -> LexicalIndex:
@@ -76,6 +103,7 @@ class Index:
         self.passages.extend(passages)
         self.letters[letter.id] = letter
         self._lexical = None
+        self._derived = {}
         return True
 
     def remove(self, letter_id: str) -> None:
@@ -92,6 +120,7 @@ class Index:
         self.passages = [self.passages[i] for i in keep]
         del self.letters[letter_id]
         self._lexical = None
+        self._derived = {}
 
     # --- searching ------------------------------------------------------------------
 

