@@ -10,6 +10,7 @@ removed, and if too little survives the extractive answer is given instead (`mod
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Collection, Generator, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ def chat_model(settings: AnswerSettings):  # type: ignore[no-untyped-def]
             kwargs = {"base_url": settings.llm_base_url} if settings.llm_base_url else {}
             return ChatOllama(model=settings.llm_model, temperature=settings.llm_temperature, **kwargs)
         if provider == "llamacpp":
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle threads sleep: 2 shared cores
             from langchain_community.chat_models import ChatLlamaCpp
 
             return ChatLlamaCpp(

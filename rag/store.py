@@ -73,6 +73,10 @@ class Index:
             self._queries[text] = vector
         return vector
 
+    def forget_queries(self) -> None:
+        """Drop remembered question vectors (so a timing includes embedding the question)."""
+        self._queries.clear()
+
     def sentence_vectors(self) -> dict[str, np.ndarray]:
         """The text of every embedded sentence (and footnote) with its vector."""
         vectors = _all_vectors(self._sentences, self.embedder.dim)
