@@ -67,8 +67,11 @@ def chat_model(settings: AnswerSettings):  # type: ignore[no-untyped-def]
         if provider == "ollama":
             from langchain_ollama import ChatOllama
 
-            kwargs = {"base_url": settings.llm_base_url} if settings.llm_base_url else {}
-            return ChatOllama(model=settings.llm_model, temperature=settings.llm_temperature, **kwargs)
+            return ChatOllama(
+                model=settings.llm_model,
+                temperature=settings.llm_temperature,
+                base_url=settings.llm_base_url or None,
+            )
         if provider == "llamacpp":
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle threads sleep: 2 shared cores
             from langchain_community.chat_models import ChatLlamaCpp
