@@ -183,6 +183,11 @@ def ask_api(question: str) -> dict:
         raise gr.Error(str(err)) from None
 
 
+def status_api() -> str:
+    """What the index holds, or how far building it is."""
+    return LIVE.status
+
+
 def _settings(letters: list[str], start: str, end: str, k: int, mode: str) -> Settings:
     base = LIVE.settings
     retrieval = dataclasses.replace(
@@ -222,81 +227,130 @@ def build() -> gr.Blocks:
             with gr.Tab("Vragen", id="vragen"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3):
-                        chat = gr.Chatbot(elem_id="chat", height=480, show_label=False, feedback_options=None,
-                                          placeholder="Stel een vraag over de brieven, in het Nederlands of Engels.")
+                        chat = gr.Chatbot(
+                            elem_id="chat",
+                            height=480,
+                            show_label=False,
+                            feedback_options=None,
+                            placeholder="Stel een vraag over de brieven, in het Nederlands of Engels.",
+                        )
                         with gr.Row():
-                            question = gr.Textbox(elem_id="question", show_label=False, scale=5, max_lines=4,
-                                                  placeholder="Bijv.: Hoeveel militaire steun gaf Nederland Oekraïne?")
+                            question = gr.Textbox(
+                                elem_id="question",
+                                show_label=False,
+                                scale=5,
+                                max_lines=4,
+                                placeholder="Bijv.: Hoeveel militaire steun gaf Nederland Oekraïne?",
+                            )
                             send = gr.Button("Vraag", elem_id="send", variant="primary", scale=1, min_width=80)
                             clear = gr.Button("Nieuw gesprek", elem_id="clear", scale=1, min_width=120)
                         with gr.Accordion("Filters en instellingen", open=False, elem_id="options"):
                             with gr.Row():
-                                letters = gr.Dropdown([], multiselect=True, label="Alleen deze brieven",
-                                                      elem_id="filter-letters", scale=2)
+                                letters = gr.Dropdown(
+                                    [], multiselect=True, label="Alleen deze brieven", elem_id="filter-letters", scale=2
+                                )
                                 start = gr.Textbox(label="Vanaf datum", placeholder="JJJJ-MM-DD", elem_id="date-from")
                                 end = gr.Textbox(label="Tot en met datum", placeholder="JJJJ-MM-DD", elem_id="date-to")
                             with gr.Row():
-                                k = gr.Slider(1, 20, value=settings.retrieval.k, step=1, elem_id="k",
-                                              label="Aantal passages")
+                                k = gr.Slider(
+                                    1, 20, value=settings.retrieval.k, step=1, elem_id="k", label="Aantal passages"
+                                )
                                 llm = bool(settings.answer.llm_provider)
-                                mode = gr.Radio(["extractief", "LLM"] if llm else ["extractief"], elem_id="mode",
-                                                value="LLM" if llm and settings.answer.mode == "llm" else "extractief",
-                                                label="Antwoordwijze",
-                                                info=None if llm else "LLM: niet ingesteld (RAG_ANSWER_LLM_PROVIDER)")
+                                mode = gr.Radio(
+                                    ["extractief", "LLM"] if llm else ["extractief"],
+                                    elem_id="mode",
+                                    value="LLM" if llm and settings.answer.mode == "llm" else "extractief",
+                                    label="Antwoordwijze",
+                                    info=None if llm else "LLM: niet ingesteld (RAG_ANSWER_LLM_PROVIDER)",
+                                )
                     with gr.Column(scale=2):
                         with gr.Tabs(elem_id="side") as side:
                             with gr.Tab("Bronnen", id="bronnen"):
-                                sources = gr.HTML(render.sources_html(None), elem_id="sources", js_on_load=SOURCES_JS,
-                                                  max_height=560)
+                                sources = gr.HTML(
+                                    render.sources_html(None), elem_id="sources", js_on_load=SOURCES_JS, max_height=560
+                                )
                             with gr.Tab("Brief", id="brief"):
-                                letter_pick = gr.Dropdown([], label="Brief", show_label=False, elem_id="letter-pick",
-                                                          container=False)
+                                letter_pick = gr.Dropdown(
+                                    [], label="Brief", show_label=False, elem_id="letter-pick", container=False
+                                )
                                 letter = gr.HTML("", elem_id="letter", js_on_load=LETTER_JS, max_height=480)
             with gr.Tab("Brieven", id="brieven"):
                 with gr.Row():
                     with gr.Column(scale=2):
                         mb = MAX_UPLOAD_BYTES // (1024 * 1024)
-                        files = gr.File(file_count="multiple", type="filepath", elem_id="upload", height=140,
-                                        label=f"Brieven toevoegen: .pdf of .txt, meerdere tegelijk, tot {mb} MB elk")
+                        files = gr.File(
+                            file_count="multiple",
+                            type="filepath",
+                            elem_id="upload",
+                            height=140,
+                            label=f"Brieven toevoegen: .pdf of .txt, meerdere tegelijk, tot {mb} MB elk",
+                        )
                         result = gr.HTML("", elem_id="ingest-result")
                         with gr.Row():
                             remove_pick = gr.Dropdown([], label="Brief verwijderen", elem_id="remove-pick", scale=3)
                             remove_btn = gr.Button("Verwijderen", elem_id="remove", variant="stop", scale=1)
                     with gr.Column(scale=3):
-                        table = gr.Dataframe(headers=["id", "titel", "datum", "alinea's", "passages"],
-                                             elem_id="letters", interactive=False, wrap=True)
+                        table = gr.Dataframe(
+                            headers=["id", "titel", "datum", "alinea's", "passages"],
+                            elem_id="letters",
+                            interactive=False,
+                            wrap=True,
+                        )
             with gr.Tab("Evaluatie", id="evaluatie"):
                 with gr.Row():
-                    eval_pick = gr.Dropdown([str(p) for p in sorted(EVALS.glob("*.jsonl"))], label="Evaluatieset",
-                                            elem_id="eval-pick")
-                    eval_file = gr.File(label="... of upload een .jsonl", type="filepath", elem_id="eval-upload",
-                                        height=100)
+                    eval_pick = gr.Dropdown(
+                        [str(p) for p in sorted(EVALS.glob("*.jsonl"))], label="Evaluatieset", elem_id="eval-pick"
+                    )
+                    eval_file = gr.File(
+                        label="... of upload een .jsonl", type="filepath", elem_id="eval-upload", height=100
+                    )
                     eval_btn = gr.Button("Evaluatie starten", elem_id="eval-run", variant="primary")
                 summary = gr.Markdown(elem_id="eval-summary")
                 plots = gr.Gallery(label="Grafieken", elem_id="eval-plots", columns=3, height=260)
-                rows = gr.Dataframe(headers=["id", "type", "vraag", "antwoord", "geciteerd", "hit", "eerste hit"],
-                                    elem_id="eval-rows", interactive=False, wrap=True, max_height=400)
+                rows = gr.Dataframe(
+                    headers=["id", "type", "vraag", "antwoord", "geciteerd", "hit", "eerste hit"],
+                    elem_id="eval-rows",
+                    interactive=False,
+                    wrap=True,
+                    max_height=400,
+                )
                 report = gr.File(label="Rapport", elem_id="eval-report")
         timer = gr.Timer(1.0, active=not LIVE.ready)
 
         lists = [letters, letter_pick, remove_pick, table, status]
-        gr.on([send.click, question.submit], respond, [question, chat, answers, letters, start, end, k, mode],
-              [chat, answers, sources, question], concurrency_id="ask", concurrency_limit=4,
-              api_visibility="private")
-        clear.click(lambda: ([], [], render.sources_html(None), ""), None, [chat, answers, sources, letter],
-                    api_visibility="private")
+        gr.on(
+            [send.click, question.submit],
+            respond,
+            [question, chat, answers, letters, start, end, k, mode],
+            [chat, answers, sources, question],
+            concurrency_id="ask",
+            concurrency_limit=4,
+            api_visibility="private",
+        )
+        clear.click(
+            lambda: ([], [], render.sources_html(None), ""),
+            None,
+            [chat, answers, sources, letter],
+            api_visibility="private",
+        )
         sources.click(open_passage, [answers], [letter, side, letter_pick, sources], api_visibility="private")
         letter_pick.input(show_letter, letter_pick, letter, api_visibility="private")
-        files.upload(upload, files, [result, *lists], concurrency_id="write", concurrency_limit=1,
-                     api_name="upload")
-        remove_btn.click(remove, remove_pick, [result, *lists], concurrency_id="write", concurrency_limit=1,
-                         api_visibility="private")
-        eval_btn.click(run_eval, [eval_pick, eval_file], [summary, plots, rows, report], concurrency_id="eval",
-                       concurrency_limit=1, api_visibility="private")
+        files.upload(upload, files, [result, *lists], concurrency_id="write", concurrency_limit=1, api_name="upload")
+        remove_btn.click(
+            remove, remove_pick, [result, *lists], concurrency_id="write", concurrency_limit=1, api_visibility="private"
+        )
+        eval_btn.click(
+            run_eval,
+            [eval_pick, eval_file],
+            [summary, plots, rows, report],
+            concurrency_id="eval",
+            concurrency_limit=1,
+            api_visibility="private",
+        )
         timer.tick(tick, None, [*lists, timer], api_visibility="private")
         demo.load(refresh, None, lists, api_visibility="private")
         gr.api(ask_api, api_name="ask", concurrency_id="ask")
-        gr.api(lambda: LIVE.status, api_name="status")
+        gr.api(status_api, api_name="status")
     return demo  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -95,7 +96,7 @@ class LiveIndex:
             uploads.mkdir(parents=True, exist_ok=True)
             kept = [Path(shutil.copy2(letter.source, uploads / Path(letter.source).name)) for letter in letters]
             fresh = self._fresh_copy()
-            _, report = pipeline.build_index(self.settings, kept, on_progress=on_progress, index=fresh)
+            _, report = pipeline.build_index(self.settings, kept, on_progress=_yielding(on_progress), index=fresh)
             self._index = fresh
         return dataclasses.replace(report, refused=tuple(refused) + report.refused)
 
@@ -113,6 +114,18 @@ class LiveIndex:
         """The stored index loaded anew (sharing the loaded embedder): the copy a writer may change."""
         current = self.index
         return Index.load(self.settings.index_dir, current.embedder, current.chunking)
+
+
+def _yielding(on_progress: pipeline.OnProgress | None) -> pipeline.OnProgress:
+    """on_progress, then a short pause: progress comes between embedding batches, when the
+    embedder's lock is free, and the pause lets a waiting question take it (locks are not fair)."""
+
+    def step(letter_id: str, done: int, total: int) -> None:
+        if on_progress:
+            on_progress(letter_id, done, total)
+        time.sleep(0.05)
+
+    return step
 
 
 def _stage(files: Sequence[Path], folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:

@@ -106,7 +106,7 @@ def _citation_card(c: Citation, active: bool) -> str:
         f'<div class="src-head"><span class="n">[{c.n}]</span> <b>{esc(p.letter_title)}</b>'
         f' <span class="date">{date_nl(p.letter_date)}</span></div>'
         f'<div class="where">{_where(p)}</div>'
-        f'<blockquote>{markup(p.text, p.start, quote_span(p, c.quote), p.footnotes)}</blockquote>'
+        f"<blockquote>{markup(p.text, p.start, quote_span(p, c.quote), p.footnotes)}</blockquote>"
         f"{notes}{_open_link(p, c.n)}</div>"
     )
 
@@ -141,8 +141,7 @@ def letter_html(letter: Letter, paragraph: int | None = None, mark: Span | None 
     target = next((p for p in letter.paragraphs if p.number == paragraph), None)
     marked = {f.number for f in target.footnotes} if target else set()
     notes = "".join(
-        f'<li id="fn-{f.number}" class="{"hl" if f.number in marked else ""}">'
-        f"<sup>{f.number}</sup> {esc(f.text)}</li>"
+        f'<li id="fn-{f.number}" class="{"hl" if f.number in marked else ""}"><sup>{f.number}</sup> {esc(f.text)}</li>'
         for f in letter.footnotes
     )
     notes = f'<h4 class="section">Voetnoten</h4><ul class="notes">{notes}</ul>' if notes else ""

@@ -1,0 +1,93 @@
+"""Shared fixtures: the real letters, and the real app served from a fresh index folder.
+
+The app is started once per session on an empty index folder, so it builds the
+index from corpus/ itself (about 40 s); the app tests and the browser tests share it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rag import corpus
+from rag.types import Letter
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def letters() -> dict[str, Letter]:
+    """The letters of corpus/, parsed (no embedding)."""
+    return {l.id: l for l in map(corpus.read_letter, sorted((ROOT / "corpus").glob("*.txt")))}
+
+
+@dataclass
+class AppServer:
+    url: str
+    index_dir: Path
+    first_status: str  # what the app said right after it started
+    log: Path
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """`python app.py` on a free port with RAG_INDEX pointing at an empty folder; ready once built."""
+    from gradio_client import Client
+
+    home = tmp_path_factory.mktemp("app")
+    index_dir, log = home / "index", home / "app.log"
+    port = _free_port()
+    env = dict(os.environ, RAG_INDEX=str(index_dir), RAG_CORPUS=str(ROOT / "corpus"), GRADIO_ANALYTICS_ENABLED="False")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_http(url, proc, log)
+        client = Client(url, verbose=False)
+        first = client.predict(api_name="/status")
+        _wait_until(lambda: client.predict(api_name="/status").startswith("Index:"), 240, log)
+        yield AppServer(url, index_dir, first, log)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the app exited:\n" + log.read_text())
+        try:
+            if urllib.request.urlopen(url, timeout=2).status == 200:
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("the app did not answer in time:\n" + log.read_text())
+
+
+def _wait_until(ready, timeout: float, log: Path) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if ready():
+            return
+        time.sleep(1)
+    raise RuntimeError("the index was not built in time:\n" + log.read_text())
