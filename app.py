@@ -28,33 +28,6 @@ EVALS = Path("evals")
 # System fonts only: the default theme fonts come from Google, which the app must not need.
 THEME = gr.themes.Soft(font=["Segoe UI", "DejaVu Sans", "sans-serif"], font_mono=["DejaVu Sans Mono", "monospace"])
 
-# Citation clicks, in the chat ([n] links) and in the sources panel ("Open in brief"),
-# all become one `click` event of the sources component, read as gr.EventData.
-SOURCES_JS = """
-const send = (e) => {
-  const chat = e.target.closest && e.target.closest('#chat a.cite');
-  const open = e.target.closest && e.target.closest('#sources a.open');
-  if (!chat && !open) return;
-  e.preventDefault();
-  if (chat) {
-    const [turn, n] = chat.getAttribute('href').slice('#cite-'.length).split('-');
-    trigger('click', {turn: Number(turn), n: Number(n), passage: ''});
-  } else {
-    const turn = element.querySelector('.sources')?.dataset.turn;
-    trigger('click', {turn: Number(turn), n: Number(open.dataset.n || 0), passage: open.dataset.passage});
-  }
-};
-if (window.ragCiteClick) document.removeEventListener('click', window.ragCiteClick);
-window.ragCiteClick = send;
-document.addEventListener('click', send);
-"""
-# The letter view scrolls to its highlighted paragraph whenever it changes.
-LETTER_JS = """
-const go = () => element.querySelector('.par.hl')?.scrollIntoView({block: 'center'});
-new MutationObserver(() => setTimeout(go, 60)).observe(element, {childList: true, subtree: true});
-setTimeout(go, 60);
-"""
-
 
 def respond(
     question: str, chat: list, answers: list[Answer], letters: list[str], start: str, end: str, k: int, mode: str
@@ -216,142 +189,125 @@ def _messages(chat: list | None) -> list[dict]:
 
 
 def build() -> gr.Blocks:
-    """The layout and its wiring."""
-    settings = LIVE.settings
+    """The layout (a tab per task) and the events between its parts."""
     with gr.Blocks(title="Kamerbrieven-assistent") as demo:
         with gr.Row(elem_id="top"):
             gr.Markdown("### Kamerbrieven-assistent · NAVO-tops Madrid 2022 en Vilnius 2023", elem_id="title")
             status = gr.Markdown(render.esc(LIVE.status), elem_id="status")
-        answers = gr.State([])
         with gr.Tabs():
             with gr.Tab("Vragen", id="vragen"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3):
-                        chat = gr.Chatbot(
-                            elem_id="chat",
-                            height=480,
-                            show_label=False,
-                            feedback_options=None,
-                            placeholder="Stel een vraag over de brieven, in het Nederlands of Engels.",
-                        )
-                        with gr.Row():
-                            question = gr.Textbox(
-                                elem_id="question",
-                                show_label=False,
-                                scale=5,
-                                max_lines=4,
-                                placeholder="Bijv.: Hoeveel militaire steun gaf Nederland Oekraïne?",
-                            )
-                            send = gr.Button("Vraag", elem_id="send", variant="primary", scale=1, min_width=80)
-                            clear = gr.Button("Nieuw gesprek", elem_id="clear", scale=1, min_width=120)
-                        with gr.Accordion("Filters en instellingen", open=False, elem_id="options"):
-                            with gr.Row():
-                                letters = gr.Dropdown(
-                                    [], multiselect=True, label="Alleen deze brieven", elem_id="filter-letters", scale=2
-                                )
-                                start = gr.Textbox(label="Vanaf datum", placeholder="JJJJ-MM-DD", elem_id="date-from")
-                                end = gr.Textbox(label="Tot en met datum", placeholder="JJJJ-MM-DD", elem_id="date-to")
-                            with gr.Row():
-                                k = gr.Slider(
-                                    1, 20, value=settings.retrieval.k, step=1, elem_id="k", label="Aantal passages"
-                                )
-                                llm = bool(settings.answer.llm_provider)
-                                mode = gr.Radio(
-                                    ["extractief", "LLM"] if llm else ["extractief"],
-                                    elem_id="mode",
-                                    value="LLM" if llm and settings.answer.mode == "llm" else "extractief",
-                                    label="Antwoordwijze",
-                                    info=None if llm else "LLM: niet ingesteld (RAG_ANSWER_LLM_PROVIDER)",
-                                )
-                    with gr.Column(scale=2):
-                        with gr.Tabs(elem_id="side") as side:
-                            with gr.Tab("Bronnen", id="bronnen"):
-                                sources = gr.HTML(
-                                    render.sources_html(None), elem_id="sources", js_on_load=SOURCES_JS, max_height=560
-                                )
-                            with gr.Tab("Brief", id="brief"):
-                                letter_pick = gr.Dropdown(
-                                    [], label="Brief", show_label=False, elem_id="letter-pick", container=False
-                                )
-                                letter = gr.HTML("", elem_id="letter", js_on_load=LETTER_JS, max_height=480)
+                letters, letter_pick = _chat_tab()
             with gr.Tab("Brieven", id="brieven"):
-                with gr.Row():
-                    with gr.Column(scale=2):
-                        mb = MAX_UPLOAD_BYTES // (1024 * 1024)
-                        files = gr.File(
-                            file_count="multiple",
-                            type="filepath",
-                            elem_id="upload",
-                            height=140,
-                            label=f"Brieven toevoegen: .pdf of .txt, meerdere tegelijk, tot {mb} MB elk",
-                        )
-                        result = gr.HTML("", elem_id="ingest-result")
-                        with gr.Row():
-                            remove_pick = gr.Dropdown([], label="Brief verwijderen", elem_id="remove-pick", scale=3)
-                            remove_btn = gr.Button("Verwijderen", elem_id="remove", variant="stop", scale=1)
-                    with gr.Column(scale=3):
-                        table = gr.Dataframe(
-                            headers=["id", "titel", "datum", "alinea's", "passages"],
-                            elem_id="letters",
-                            interactive=False,
-                            wrap=True,
-                        )
+                lists = _letters_tab(letters, letter_pick, status)
             with gr.Tab("Evaluatie", id="evaluatie"):
-                with gr.Row():
-                    eval_pick = gr.Dropdown(
-                        [str(p) for p in sorted(EVALS.glob("*.jsonl"))], label="Evaluatieset", elem_id="eval-pick"
-                    )
-                    eval_file = gr.File(
-                        label="... of upload een .jsonl", type="filepath", elem_id="eval-upload", height=100
-                    )
-                    eval_btn = gr.Button("Evaluatie starten", elem_id="eval-run", variant="primary")
-                summary = gr.Markdown(elem_id="eval-summary")
-                plots = gr.Gallery(label="Grafieken", elem_id="eval-plots", columns=3, height=260)
-                rows = gr.Dataframe(
-                    headers=["id", "type", "vraag", "antwoord", "geciteerd", "hit", "eerste hit"],
-                    elem_id="eval-rows",
-                    interactive=False,
-                    wrap=True,
-                    max_height=400,
-                )
-                report = gr.File(label="Rapport", elem_id="eval-report")
+                _eval_tab()
         timer = gr.Timer(1.0, active=not LIVE.ready)
-
-        lists = [letters, letter_pick, remove_pick, table, status]
-        gr.on(
-            [send.click, question.submit],
-            respond,
-            [question, chat, answers, letters, start, end, k, mode],
-            [chat, answers, sources, question],
-            concurrency_id="ask",
-            concurrency_limit=4,
-            api_visibility="private",
-        )
-        clear.click(
-            lambda: ([], [], render.sources_html(None), ""),
-            None,
-            [chat, answers, sources, letter],
-            api_visibility="private",
-        )
-        sources.click(open_passage, [answers], [letter, side, letter_pick, sources], api_visibility="private")
-        letter_pick.input(show_letter, letter_pick, letter, api_visibility="private")
-        files.upload(upload, files, [result, *lists], concurrency_id="write", concurrency_limit=1, api_name="upload")
-        remove_btn.click(
-            remove, remove_pick, [result, *lists], concurrency_id="write", concurrency_limit=1, api_visibility="private"
-        )
-        eval_btn.click(
-            run_eval,
-            [eval_pick, eval_file],
-            [summary, plots, rows, report],
-            concurrency_id="eval",
-            concurrency_limit=1,
-            api_visibility="private",
-        )
         timer.tick(tick, None, [*lists, timer], api_visibility="private")
         demo.load(refresh, None, lists, api_visibility="private")
         gr.api(ask_api, api_name="ask", concurrency_id="ask")
         gr.api(status_api, api_name="status")
-    return demo  # fmt: skip
+    return demo
+
+
+def _chat_tab() -> tuple[gr.Dropdown, gr.Dropdown]:
+    """Chat and question on the left, sources and letter view on the right."""
+    answers = gr.State([])
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            chat = gr.Chatbot(
+                elem_id="chat", height=480, show_label=False, feedback_options=None,
+                placeholder="Stel een vraag over de brieven, in het Nederlands of Engels.",
+            )  # fmt: skip
+            with gr.Row():
+                question = gr.Textbox(
+                    elem_id="question", show_label=False, scale=5, max_lines=4,
+                    placeholder="Bijv.: Hoeveel militaire steun gaf Nederland Oekraïne?",
+                )  # fmt: skip
+                send = gr.Button("Vraag", elem_id="send", variant="primary", scale=1, min_width=80)
+                clear = gr.Button("Nieuw gesprek", elem_id="clear", scale=1, min_width=120)
+            with gr.Accordion("Filters en instellingen", open=False, elem_id="options"):
+                options = _options()
+        with gr.Column(scale=2), gr.Tabs(elem_id="side") as side:
+            with gr.Tab("Bronnen", id="bronnen"):
+                sources = gr.HTML(
+                    render.sources_html(None), elem_id="sources", js_on_load=render.SOURCES_JS, max_height=560
+                )
+            with gr.Tab("Brief", id="brief"):
+                letter_pick = gr.Dropdown([], label="Brief", show_label=False, elem_id="letter-pick", container=False)
+                letter = gr.HTML("", elem_id="letter", js_on_load=render.LETTER_JS, max_height=480)
+    gr.on(
+        [send.click, question.submit], respond, [question, chat, answers, *options], [chat, answers, sources, question],
+        concurrency_id="ask", concurrency_limit=4, api_visibility="private",
+    )  # fmt: skip
+    clear.click(
+        lambda: ([], [], render.sources_html(None), ""),
+        None,
+        [chat, answers, sources, letter],
+        api_visibility="private",
+    )
+    sources.click(open_passage, [answers], [letter, side, letter_pick, sources], api_visibility="private")
+    letter_pick.input(show_letter, letter_pick, letter, api_visibility="private")
+    return options[0], letter_pick
+
+
+def _options() -> list[gr.components.Component]:
+    """Letter and date filters, number of passages, answer mode."""
+    settings = LIVE.settings
+    llm = bool(settings.answer.llm_provider)
+    with gr.Row():
+        letters = gr.Dropdown([], multiselect=True, label="Alleen deze brieven", elem_id="filter-letters", scale=2)
+        start = gr.Textbox(label="Vanaf datum", placeholder="JJJJ-MM-DD", elem_id="date-from")
+        end = gr.Textbox(label="Tot en met datum", placeholder="JJJJ-MM-DD", elem_id="date-to")
+    with gr.Row():
+        k = gr.Slider(1, 20, value=settings.retrieval.k, step=1, elem_id="k", label="Aantal passages")
+        mode = gr.Radio(
+            ["extractief", "LLM"] if llm else ["extractief"], elem_id="mode", label="Antwoordwijze",
+            value="LLM" if llm and settings.answer.mode == "llm" else "extractief",
+            info=None if llm else "LLM: niet ingesteld (RAG_ANSWER_LLM_PROVIDER)",
+        )  # fmt: skip
+    return [letters, start, end, k, mode]
+
+
+def _letters_tab(*elsewhere: gr.components.Component) -> list[gr.components.Component]:
+    """Upload and remove letters; the table of letters. Returns what refresh() updates:
+    the lists of letters `elsewhere` (filter, letter view), the remove choice, the table, the status."""
+    with gr.Row():
+        with gr.Column(scale=2):
+            gr.Markdown(f"**Brieven toevoegen**: .pdf of .txt, meerdere tegelijk, tot {MAX_UPLOAD_BYTES >> 20} MB elk.")
+            files = gr.File(file_count="multiple", type="filepath", elem_id="upload", height=140, show_label=False)
+            result = gr.HTML("", elem_id="ingest-result")
+            with gr.Row():
+                remove_pick = gr.Dropdown([], label="Brief verwijderen", elem_id="remove-pick", scale=3)
+                remove_btn = gr.Button("Verwijderen", elem_id="remove", variant="stop", scale=1)
+        with gr.Column(scale=3):
+            headers = ["id", "titel", "datum", "alinea's", "passages"]
+            widths = ["24%", "46%", "14%", "8%", "8%"]
+            table = gr.Dataframe(headers=headers, elem_id="letters", interactive=False, wrap=True, column_widths=widths)
+    letters, letter_pick, status = elsewhere
+    lists = [letters, letter_pick, remove_pick, table, status]
+    files.upload(upload, files, [result, *lists], concurrency_id="write", concurrency_limit=1, api_name="upload")
+    remove_btn.click(
+        remove, remove_pick, [result, *lists], concurrency_id="write", concurrency_limit=1, api_visibility="private"
+    )  # fmt: skip
+    return lists
+
+
+def _eval_tab() -> None:
+    """Pick or upload an evaluation file, run it, see metrics, plots and rows, download the report."""
+    with gr.Row():
+        choices = [str(p) for p in sorted(EVALS.glob("*.jsonl"))]
+        pick = gr.Dropdown(choices, label="Evaluatieset", elem_id="eval-pick")
+        file = gr.File(label="... of upload een .jsonl", type="filepath", elem_id="eval-upload", height=100)
+        run = gr.Button("Evaluatie starten", elem_id="eval-run", variant="primary")
+    summary = gr.Markdown(elem_id="eval-summary")
+    plots = gr.Gallery(label="Grafieken", elem_id="eval-plots", columns=3, height=260)
+    headers = ["id", "type", "vraag", "antwoord", "geciteerd", "hit", "eerste hit"]
+    rows = gr.Dataframe(headers=headers, elem_id="eval-rows", interactive=False, wrap=True, max_height=400)
+    report = gr.File(label="Rapport", elem_id="eval-report")
+    run.click(
+        run_eval, [pick, file], [summary, plots, rows, report],
+        concurrency_id="eval", concurrency_limit=1, api_visibility="private",
+    )  # fmt: skip
 
 
 def main(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 7860) -> None:

@@ -89,7 +89,7 @@ class LiveIndex:
         with self._write, tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
             staged, refused = _stage(files, Path(tmp))
             letters, bad = pipeline.read_letters(staged)
-            refused += [(Path(f).name, why.replace(f"{tmp}/", "")) for f, why in bad]
+            refused += [(Path(f).name, why.removeprefix(f"{f}: ")) for f, why in bad]
             if not letters:
                 return IngestReport(refused=tuple(refused))
             uploads = self.settings.index_dir / UPLOADS

@@ -187,4 +187,33 @@ a.open, a.cite {cursor: pointer}
 .letter h4.section {margin: 14px 0 4px}
 .ingest .refused {color: #b91c1c}
 .ingest .ok {color: #15803d}
+#letters td, #letters th {font-family: var(--font)}
+"""
+
+# The browser half of the markup above, for gr.HTML(js_on_load=...). Citation clicks, in
+# the chat ([n] links) and in the sources panel ("Open in brief"), all become one `click`
+# event of the sources component: trigger('click', {turn, n, passage}).
+SOURCES_JS = """
+const send = (e) => {
+  const chat = e.target.closest && e.target.closest('#chat a.cite');
+  const open = e.target.closest && e.target.closest('#sources a.open');
+  if (!chat && !open) return;
+  e.preventDefault();
+  if (chat) {
+    const [turn, n] = chat.getAttribute('href').slice('#cite-'.length).split('-');
+    trigger('click', {turn: Number(turn), n: Number(n), passage: ''});
+  } else {
+    const turn = element.querySelector('.sources')?.dataset.turn;
+    trigger('click', {turn: Number(turn), n: Number(open.dataset.n || 0), passage: open.dataset.passage});
+  }
+};
+if (window.ragCiteClick) document.removeEventListener('click', window.ragCiteClick);
+window.ragCiteClick = send;
+document.addEventListener('click', send);
+"""
+# The letter view scrolls to its highlighted paragraph whenever it changes.
+LETTER_JS = """
+const go = () => element.querySelector('.par.hl')?.scrollIntoView({block: 'center'});
+new MutationObserver(() => setTimeout(go, 60)).observe(element, {childList: true, subtree: true});
+setTimeout(go, 60);
 """
