@@ -19,6 +19,13 @@ def passages(letter: Letter, settings: ChunkingSettings) -> list[Passage]:
     return [p for para in letter.paragraphs for p in _split(letter, para, settings.max_chars)]
 
 
+def sentence_units(passage: Passage) -> list[tuple[int, int]]:
+    """Spans (in the letter text) of each sentence of a passage and of each of its footnotes:
+    the units that sentence-level search embeds and that answers quote."""
+    units = [(passage.start + s, passage.start + e) for s, e in sentence_spans(passage.text)]
+    return units + [(f.start, f.end) for f in passage.footnotes]
+
+
 def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
     """(start, end) of each sentence in text, without surrounding white space."""
     start = 0

@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--letter", action="append", default=[], help="only this letter id (repeatable)")
 
+    p = command("eval", _eval, "Evaluate retrieval and answers on an evaluation file, beside baselines.")
+    p.add_argument("file", type=Path)
+    p.add_argument("--json", nargs="?", const="-", metavar="OUT", help="write the metrics as JSON to OUT ('-': stdout)")
+    p.add_argument("--report", type=Path, metavar="DIR", help="write report.md, plots and per-question rows here")
+    p.add_argument("--k", type=int, help="passages the answer uses (metrics look at the top 10 regardless)")
+    p.add_argument("--no-baselines", action="store_true", help="evaluate only our pipeline")
+
     p = command("remove", _remove, "Remove a letter and its passages from the index.")
     p.add_argument("letter_id")
     return parser
@@ -100,6 +107,34 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(records.answer(answer), ensure_ascii=False), flush=True)
         else:
             _print_answer(answer)
+    return 0
+
+
+def _eval(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from rag.evaluate import run_eval
+    from rag.report import no_nan
+
+    if args.k:
+        settings = dataclasses.replace(settings, retrieval=dataclasses.replace(settings.retrieval, k=args.k))
+    index = pipeline.ensure_index(settings, on_progress=_ProgressBar())
+    with tqdm(total=1, unit="step", file=sys.stderr, desc="evaluating") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        run = run_eval(args.file, index, settings, args.report, progress, baselines=not args.no_baselines)
+    payload = {"file": str(args.file), **no_nan(run.metrics), "rows": run.rows}  # type: ignore[dict-item]
+    if args.json == "-":
+        print(json.dumps(payload, ensure_ascii=False))
+    else:
+        print(run.summary_markdown)
+        if args.json:
+            Path(args.json).write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+        if run.report_path:
+            print(f"\nreport: {run.report_path}")
     return 0
 
 

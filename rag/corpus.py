@@ -195,7 +195,7 @@ def join_lines(lines: Sequence[str]) -> str:
             text += "\n" + line
         elif text.endswith("\u00ad"):
             text = text[:-1] + line
-        elif text.endswith(("-", "\u2010")) and len(text) > 1 and text[-2].isalpha() and line[:1].isalpha():
+        elif text.endswith(("-", "\u2010")) and len(text) > 1 and not text[-2].isspace() and line[:1].isalpha():
             text = text + line if _real_hyphen(text[:-1], line) else text[:-1] + line
         elif text.endswith("/"):
             text += line
@@ -312,7 +312,8 @@ def _decode(path: Path, data: bytes) -> str:
 
 
 def _pdf_text(path: Path, data: bytes) -> str:
-    """Extract a PDF's text page by page, in the layout the .txt letters have."""
+    """Extract a PDF's text page by page, in the layout the .txt letters have: blank lines
+    between paragraphs (pypdf's layout mode keeps vertical gaps), a space opening each page."""
     import io
 
     from pypdf import PdfReader
@@ -322,12 +323,18 @@ def _pdf_text(path: Path, data: bytes) -> str:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise CorpusError(f"{path}: the PDF is encrypted. Save an unencrypted copy and add that.")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [page.extract_text(extraction_mode="layout") or "" for page in reader.pages]
     except (PdfReadError, ValueError, KeyError, TypeError) as err:
         raise CorpusError(f"{path}: not a readable PDF ({err}). Export the letter to PDF again.") from None
     if sum(len(p.strip()) for p in pages) < 20:
         raise CorpusError(f"{path}: the PDF has no text layer (scanned images?). Run OCR on it first.")
-    return "\n".join(" " + p.lstrip("\n") for p in pages if p.strip())
+    return "\n".join(" " + _tidy_page(p) for p in pages if p.strip())
+
+
+def _tidy_page(text: str) -> str:
+    """Strip layout padding and fold runs of blank lines into one."""
+    lines = [re.sub(r" {2,}", " ", ln.strip()) for ln in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
 
 
 def _sidecar(path: Path) -> dict:

@@ -87,7 +87,10 @@ class SentenceTransformerEmbedder:
         self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self._settings = settings
         self._lock = threading.Lock()
-        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        dimension = (
+            getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        )
+        self.dim = int(dimension() or 0)
         prefixes = f"|q={settings.query_prefix}|p={settings.passage_prefix}" if settings.query_prefix else ""
         self.id = f"st:{settings.model}{prefixes}"
 

@@ -63,7 +63,8 @@ def build_index(
     todo = [l for l in letters if l.id not in index.letters or index.letters[l.id].sha256 != l.sha256]
     unchanged = [l.id for l in letters if l not in todo]
     pieces = {l.id: chunking.passages(l, settings.chunking) for l in todo}
-    total, done = sum(len(p) for p in pieces.values()), 0
+    total = sum(len(ps) + sum(len(chunking.sentence_units(p)) for p in ps) for ps in pieces.values())
+    done = 0
     for letter in todo:
         (updated if letter.id in index.letters else added).append(letter.id)
 

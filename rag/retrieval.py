@@ -1,5 +1,11 @@
 """Question -> ranked passages. Each step is a plain function over list[Hit]:
-dense() and lexical() fetch candidates, rrf() fuses them, retrieve() runs the path."""
+dense() (whole passages), sentences() (each passage by its best sentence or footnote) and
+lexical() (BM25) fetch candidates; rrf() fuses them; retrieve() runs the path.
+
+Why three rankings: a paragraph's vector blurs a fact stated in one of its sentences;
+the sentence ranking finds it, the passage ranking keeps the context, and BM25 catches
+exact names and numbers. The fusion and its weights were chosen by measurement over
+whole evaluation sets (benchmarks/fusion_grid.py), not per question."""
 
 from __future__ import annotations
 
@@ -20,7 +26,11 @@ def retrieve(
     timings = {} if timings is None else timings
     allowed = filter_mask(index, settings)
     clock = time.perf_counter()
-    dense_hits = [] if settings.fusion == "lexical" else dense(question, index, settings.candidates, allowed)
+    vector = None if settings.fusion == "lexical" else index.embedder.embed_queries([question])[0]
+    timings["embed"] = (time.perf_counter() - clock) * 1000
+    clock = time.perf_counter()
+    dense_hits = [] if vector is None else dense(vector, index, settings.candidates, allowed)
+    sentence_hits = [] if vector is None else sentences(vector, index, settings.candidates, allowed)
     timings["dense"] = (time.perf_counter() - clock) * 1000
     clock = time.perf_counter()
     lexical_hits = [] if settings.fusion == "dense" else lexical(question, index, settings.candidates, allowed)
@@ -31,18 +41,22 @@ def retrieve(
     elif settings.fusion == "lexical":
         hits = lexical_hits
     else:
-        hits = rrf(
-            [dense_hits, lexical_hits], k=settings.rrf_k, weights=(settings.dense_weight, settings.lexical_weight)
-        )
+        weights = (settings.dense_weight, settings.sentence_weight, settings.lexical_weight)
+        hits = rrf([dense_hits, sentence_hits, lexical_hits], k=settings.rrf_k, weights=weights)
     timings["fuse"] = (time.perf_counter() - clock) * 1000
     return hits[: settings.k]
 
 
-def dense(question: str, index: Index, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
-    """Nearest passages by the embedder's cosine similarity."""
-    vector = index.embedder.embed_queries([question])[0]
+def dense(vector: np.ndarray, index: Index, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+    """Nearest passages to the question's vector by cosine similarity."""
     found = index.dense_search(vector, k, allowed)
     return [Hit(index.passages[i], s, {"dense": s}) for i, s in found]
+
+
+def sentences(vector: np.ndarray, index: Index, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+    """Passages ranked by their sentence (or footnote) nearest to the question's vector."""
+    found = index.sentence_search(vector, k, allowed)
+    return [Hit(index.passages[i], s, {"sentence": s}, evidence=span) for i, s, span in found]
 
 
 def lexical(question: str, index: Index, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
@@ -57,14 +71,17 @@ def rrf(rankings: Sequence[Sequence[Hit]], k: int = 60, weights: Sequence[float]
     fused: dict[str, float] = {}
     passages: dict[str, Passage] = {}
     scores: dict[str, dict[str, float]] = {}
+    evidence: dict[str, tuple[int, int]] = {}
     for weight, ranking in zip(weights, rankings, strict=True):
         for rank, hit in enumerate(ranking, start=1):
             pid = hit.passage.id
             fused[pid] = fused.get(pid, 0.0) + weight / (k + rank)
             passages[pid] = hit.passage
             scores.setdefault(pid, {}).update(hit.scores)
+            if hit.evidence and pid not in evidence:
+                evidence[pid] = hit.evidence
     order = sorted(fused, key=lambda pid: (-fused[pid], pid))
-    return [Hit(passages[pid], fused[pid], {**scores[pid], "rrf": fused[pid]}) for pid in order]
+    return [Hit(passages[p], fused[p], {**scores[p], "rrf": fused[p]}, evidence.get(p)) for p in order]
 
 
 def filter_mask(index: Index, settings: RetrievalSettings) -> np.ndarray | None:

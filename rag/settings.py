@@ -34,9 +34,10 @@ class ChunkingSettings:
 class RetrievalSettings:
     k: int = 5  # passages returned
     candidates: int = 50  # taken from each of dense and lexical before fusion
-    fusion: str = "rrf"  # "rrf", "dense" or "lexical"
-    rrf_k: int = 60
+    fusion: str = "rrf"  # "rrf" (passages + sentences + BM25), "dense" or "lexical"
+    rrf_k: int = 10  # chosen by benchmarks/fusion_grid.py over dev + own eval sets
     dense_weight: float = 1.0
+    sentence_weight: float = 1.0
     lexical_weight: float = 1.0
     letters: tuple[str, ...] = ()  # restrict to these letter ids
     date_from: dt.date | None = None

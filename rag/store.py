@@ -3,7 +3,8 @@
 Layout of the index folder:
     manifest.json      format, embedder id and dimension, chunking, letters, corpus hash,
                        and the name of the data folder below; written last, atomically
-    data-<n>/          vectors.faiss, passages.jsonl, letters.jsonl
+    data-<n>/          vectors.faiss (a vector per passage), sentences.faiss (a vector per
+                       sentence and footnote) with sentences.jsonl, passages.jsonl, letters.jsonl
 A write goes to a new data folder and then swaps manifest.json with os.replace, so a
 crash at any moment leaves the previous index loadable. Older data folders are removed
 after the swap. A lock file keeps two writers (CLI and app) apart.
@@ -26,13 +27,14 @@ import faiss
 import numpy as np
 
 from rag import records
+from rag.chunking import sentence_units
 from rag.embedding import Embedder, Progress
 from rag.errors import IndexError_
 from rag.lexical import LexicalIndex
 from rag.settings import ChunkingSettings
 from rag.types import Letter, Passage
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 
 
@@ -46,6 +48,8 @@ class Index:
         self.letters: dict[str, Letter] = {}
         self.passages: list[Passage] = []
         self._vectors = faiss.IndexFlatIP(embedder.dim)
+        self._sentences = faiss.IndexFlatIP(embedder.dim)
+        self.sentences: list[tuple[int, int, int]] = []  # (passage position, start, end) per sentence vector
         self._lexical: LexicalIndex | None = None  # built on first use, dropped on change
 
     @property
@@ -63,8 +67,12 @@ class Index:
             return False
         if old is not None:
             self.remove(letter.id)
-        vectors = self.embedder.embed_passages([p.indexed_text for p in passages], progress)
-        self._vectors.add(vectors)
+        units = [(pos, s, e) for pos, p in enumerate(passages, len(self.passages)) for s, e in sentence_units(p)]
+        texts = [p.indexed_text for p in passages] + [letter.text[s:e] for _, s, e in units]
+        vectors = self.embedder.embed_passages(texts, progress)
+        self._vectors.add(vectors[: len(passages)])
+        self._sentences.add(vectors[len(passages) :])
+        self.sentences.extend(units)
         self.passages.extend(passages)
         self.letters[letter.id] = letter
         self._lexical = None
@@ -76,9 +84,11 @@ class Index:
             known = ", ".join(sorted(self.letters)) or "none"
             raise IndexError_(f"No letter '{letter_id}' in the index at {self.directory} (letters: {known}).")
         keep = [i for i, p in enumerate(self.passages) if p.letter_id != letter_id]
-        vectors = self._all_vectors()[keep]
-        self._vectors = faiss.IndexFlatIP(self.embedder.dim)
-        self._vectors.add(vectors)
+        moved = {old: new for new, old in enumerate(keep)}
+        kept = [j for j, (owner, _, _) in enumerate(self.sentences) if owner in moved]
+        self._vectors = _flat(_all_vectors(self._vectors, self.embedder.dim)[keep], self.embedder.dim)
+        self._sentences = _flat(_all_vectors(self._sentences, self.embedder.dim)[kept], self.embedder.dim)
+        self.sentences = [(moved[o], s, e) for o, s, e in (self.sentences[j] for j in kept)]
         self.passages = [self.passages[i] for i in keep]
         del self.letters[letter_id]
         self._lexical = None
@@ -99,6 +109,24 @@ class Index:
         scores, positions = self._vectors.search(query, min(k, len(self.passages)), params=params)
         return [(int(i), float(s)) for i, s in zip(positions[0], scores[0], strict=True) if i >= 0]
 
+    def sentence_search(
+        self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float, tuple[int, int]]]:
+        """(position, cosine, sentence span) of the k passages holding the sentences (or footnotes)
+        nearest to the vector: each passage scored by its best sentence."""
+        if not self.sentences or k <= 0:
+            return []
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        scores, found = self._sentences.search(query, len(self.sentences))
+        best: dict[int, tuple[float, tuple[int, int]]] = {}
+        for j, score in zip(found[0], scores[0], strict=True):
+            owner, start, end = self.sentences[j]
+            if owner not in best and (allowed is None or allowed[owner]):
+                best[owner] = (float(score), (start, end))
+                if len(best) == k:
+                    break
+        return [(pos, score, span) for pos, (score, span) in best.items()]
+
     def mask(self, keep: Callable[[Passage], bool]) -> np.ndarray:
         """A 0/1 mask over the passage table of the passages `keep` accepts."""
         return np.fromiter((keep(p) for p in self.passages), dtype=bool, count=len(self.passages))
@@ -118,6 +146,7 @@ class Index:
             "letters": letters,
             "corpus_hash": corpus.hexdigest(),
             "passages": len(self.passages),
+            "sentences": len(self.sentences),
         }
 
     def save(self) -> None:
@@ -127,6 +156,8 @@ class Index:
             data = self.directory / f"data-{time.time_ns()}"
             data.mkdir()
             faiss.write_index(self._vectors, str(data / "vectors.faiss"))
+            faiss.write_index(self._sentences, str(data / "sentences.faiss"))
+            _write_lines(data / "sentences.jsonl", ({"sentence": list(u)} for u in self.sentences))
             _write_lines(data / "passages.jsonl", (records.passage(p) for p in self.passages))
             _write_lines(data / "letters.jsonl", (records.letter(l) for l in self.letters.values()))
             manifest = {**self.manifest(), "data": data.name, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -148,6 +179,8 @@ class Index:
         index = cls(directory, embedder, chunking)
         try:
             index._vectors = faiss.read_index(str(data / "vectors.faiss"))
+            index._sentences = faiss.read_index(str(data / "sentences.faiss"))
+            index.sentences = [tuple(r["sentence"]) for r in _read_lines(data / "sentences.jsonl")]  # type: ignore[misc]
             index.passages = [records.passage_from(r) for r in _read_lines(data / "passages.jsonl")]
             letters = [records.letter_from(r) for r in _read_lines(data / "letters.jsonl")]
         except (OSError, RuntimeError, ValueError, KeyError) as err:
@@ -155,20 +188,27 @@ class Index:
                 f"The index at {directory} is damaged ({err}). Rebuild it: rag ingest --rebuild"
             ) from None
         index.letters = {l.id: l for l in letters}
-        if index._vectors.ntotal != len(index.passages):
+        if index._vectors.ntotal != len(index.passages) or index._sentences.ntotal != len(index.sentences):
             raise IndexError_(
                 f"The index at {directory} is damaged (vectors and passages differ). Rebuild it: rag ingest --rebuild"
             )
         _ = index.lexical  # build it now, not on the first question
         return index
 
-    def _all_vectors(self) -> np.ndarray:
-        if not self._vectors.ntotal:
-            return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        return self._vectors.reconstruct_n(0, self._vectors.ntotal)
-
     def _count(self, letter_id: str) -> int:
         return sum(1 for p in self.passages if p.letter_id == letter_id)
+
+
+def _all_vectors(vectors: faiss.Index, dim: int) -> np.ndarray:
+    if not vectors.ntotal:
+        return np.zeros((0, dim), dtype=np.float32)
+    return vectors.reconstruct_n(0, vectors.ntotal)
+
+
+def _flat(vectors: np.ndarray, dim: int) -> faiss.Index:
+    index = faiss.IndexFlatIP(dim)
+    index.add(vectors)
+    return index
 
 
 def read_manifest(directory: Path) -> dict:

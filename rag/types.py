@@ -98,6 +98,7 @@ class Hit:
     passage: Passage
     score: float
     scores: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
+    evidence: tuple[int, int] | None = None  # span (in the letter) of the best-matching sentence
 
 
 @dataclass(frozen=True, slots=True)

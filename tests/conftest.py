@@ -1,12 +1,13 @@
-"""Shared fixtures: the real letters, and the real app served from a fresh index folder.
+"""Shared fixtures: the real packaged embedder, loaded once, and a real index of the
+two letters in corpus/, built once per test session (embedding takes ~30 s on 2 cores).
 
-The app is started once per session on an empty index folder, so it builds the
-index from corpus/ itself (about 40 s); the app tests and the browser tests share it.
-"""
+The app tests and the browser tests share `app_server`: the real app, started once per
+session on an empty index folder, so that it builds the index from corpus/ itself."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,17 +19,52 @@ from pathlib import Path
 
 import pytest
 
-from rag import corpus
-from rag.types import Letter
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-ROOT = Path(__file__).resolve().parents[1]
+from rag import corpus, pipeline  # noqa: E402
+from rag.embedding import Embedder, load_embedder  # noqa: E402
+from rag.settings import EmbeddingSettings, Settings  # noqa: E402
+from rag.store import Index  # noqa: E402
+from rag.types import Letter  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
 DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return load_embedder(EmbeddingSettings())
+
+
+@pytest.fixture(scope="session")
+def built_index_dir(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    """An index of corpus/ on disk; copy it (index_copy) before changing it."""
+    directory = tmp_path_factory.mktemp("index")
+    settings = Settings(index_dir=directory, corpus_dir=CORPUS)
+    index = Index(directory, embedder, settings.chunking)
+    pipeline.build_index(settings, [CORPUS], index=index)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def index(built_index_dir: Path, embedder: Embedder) -> Index:
+    """The loaded index of corpus/ (read-only: tests must not change it)."""
+    return Index.load(built_index_dir, embedder, Settings().chunking)
+
+
+@pytest.fixture
+def index_copy(built_index_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the built index that a test may change."""
+    target = tmp_path / "index"
+    shutil.copytree(built_index_dir, target)
+    return target
 
 
 @pytest.fixture(scope="session")
 def letters() -> dict[str, Letter]:
     """The letters of corpus/, parsed (no embedding)."""
-    return {l.id: l for l in map(corpus.read_letter, sorted((ROOT / "corpus").glob("*.txt")))}
+    return {l.id: l for l in map(corpus.read_letter, sorted(CORPUS.glob("*.txt")))}
 
 
 @dataclass
@@ -47,7 +83,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
     home = tmp_path_factory.mktemp("app")
     index_dir, log = home / "index", home / "app.log"
     port = _free_port()
-    env = dict(os.environ, RAG_INDEX=str(index_dir), RAG_CORPUS=str(ROOT / "corpus"), GRADIO_ANALYTICS_ENABLED="False")
+    env = dict(os.environ, RAG_INDEX=str(index_dir), RAG_CORPUS=str(CORPUS), GRADIO_ANALYTICS_ENABLED="False")
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     with open(log, "w") as out:
         proc = subprocess.Popen(

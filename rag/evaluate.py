@@ -1,0 +1,196 @@
+"""Evaluation sets (evals/README.md format) -> retrieval and answer metrics, for our
+pipeline and its baselines in the same run, on the same questions.
+
+Gold quotes are located in the letter text ignoring case, white space and hyphens; a
+retrieved passage is a hit for a gold item when its spans (its text and its footnotes)
+cover at least half of the quote's span.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag import metrics
+from rag.errors import EvalError
+from rag.settings import Settings
+from rag.store import Index
+from rag.types import Answer
+
+TYPES = ("factoid", "list", "reason", "paraphrase", "crosslingual", "footnote", "multi", "unanswerable")
+_IGNORED = re.compile(r"[\s\-\u2010\u2011\u2013\u00ad]+")
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Gold:
+    letter: str
+    quote: str
+    spans: tuple[Span, ...]  # every place the quote stands in the letter
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    question: str
+    answer: str
+    gold: tuple[Gold, ...]
+    type: str
+    lang: str
+    line: int
+
+
+@dataclass
+class SystemRun:
+    """One system's ranked units per question: (letter id, spans) for each retrieved unit.
+    `texts` are the texts its spans refer to when they are not the letters' clean texts
+    (the LangChain baseline splits the raw files): gold quotes are located there too."""
+
+    name: str
+    texts: dict[str, str] | None = None
+    ranked: dict[str, list[tuple[str, tuple[Span, ...]]]] = field(default_factory=dict)
+    latency_ms: list[float] = field(default_factory=list)
+    _located: dict[tuple[str, str], Gold] = field(default_factory=dict)
+
+    def gold(self, g: Gold) -> Gold:
+        """The gold item with its spans in this system's texts."""
+        if self.texts is None:
+            return g
+        if (g.letter, g.quote) not in self._located:
+            spans = locate(self.texts.get(g.letter, ""), g.quote)
+            self._located[(g.letter, g.quote)] = Gold(g.letter, g.quote, spans)
+        return self._located[(g.letter, g.quote)]
+
+
+@dataclass
+class EvalRun:
+    """What `rag eval` and the app's evaluation tab show."""
+
+    summary_markdown: str
+    rows: list[dict]
+    metrics: dict
+    report_path: Path | None = None
+    plots: list[Path] = field(default_factory=list)
+
+
+def load_questions(path: Path, letters: dict[str, str]) -> list[Question]:
+    """Read an eval file; EvalError naming the line for malformed lines, unknown letters, lost quotes."""
+    if not Path(path).is_file():
+        raise EvalError(f"{path}: no such evaluation file.")
+    questions = []
+    for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if raw.strip():
+            questions.append(_question(path, number, raw, letters))
+    if not questions:
+        raise EvalError(f"{path}: no questions in the file.")
+    return questions
+
+
+def _question(path: Path, number: int, raw: str, letters: dict[str, str]) -> Question:
+    where = f"{path}:{number}"
+    try:
+        row = json.loads(raw)
+    except ValueError as err:
+        raise EvalError(f"{where}: not valid JSON ({err}). Each line must be one JSON object.") from None
+    missing = [k for k in ("id", "question", "gold", "type") if k not in row] if isinstance(row, dict) else ["all"]
+    if missing:
+        raise EvalError(f"{where}: missing field(s) {', '.join(missing)} (see evals/README.md).")
+    if row["type"] not in TYPES:
+        raise EvalError(f"{where}: unknown type '{row['type']}'; use one of {', '.join(TYPES)}.")
+    gold = []
+    for item in row["gold"]:
+        letter = item.get("letter") if isinstance(item, dict) else None
+        if letter not in letters:
+            known = ", ".join(sorted(letters))
+            raise EvalError(f"{where}: unknown letter '{letter}' in gold (the index holds: {known}).")
+        spans = locate(letters[letter], item.get("quote", ""))
+        if not spans:
+            raise EvalError(f"{where}: gold quote not found in letter '{letter}': {item.get('quote')!r}")
+        gold.append(Gold(letter, item["quote"], spans))
+    return Question(
+        row["id"], row["question"], row.get("answer", ""), tuple(gold), row["type"], row.get("lang", "nl"), number
+    )
+
+
+def locate(text: str, quote: str) -> tuple[Span, ...]:
+    """Every span of text that equals the quote when case, white space and hyphens are ignored."""
+    needle = _IGNORED.sub("", quote.lower())
+    if not needle:
+        return ()
+    kept = [(i, c) for i, c in enumerate(text.lower()) if not _IGNORED.fullmatch(c)]
+    haystack = "".join(c for _, c in kept)
+    spans = []
+    at = haystack.find(needle)
+    while at >= 0:
+        spans.append((kept[at][0], kept[at + len(needle) - 1][0] + 1))
+        at = haystack.find(needle, at + 1)
+    return tuple(spans)
+
+
+def covers(unit: tuple[str, tuple[Span, ...]], gold: Gold) -> bool:
+    """The span rule: the unit covers at least half of (some occurrence of) the gold quote."""
+    letter, spans = unit
+    if letter != gold.letter:
+        return False
+    for start, end in gold.spans:
+        overlap = sum(max(0, min(end, e) - max(start, s)) for s, e in spans)
+        if overlap * 2 >= end - start:
+            return True
+    return False
+
+
+def run_eval(
+    path: Path,
+    index: Index,
+    settings: Settings,
+    report_dir: Path | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    baselines: bool = True,
+) -> EvalRun:
+    """Evaluate our pipeline (retrieval and answers) and, with baselines, BM25 only, dense only
+    and LangChain's default recipe, on the same questions; write the report if report_dir."""
+    from rag import baselines as base
+    from rag import report
+
+    questions = load_questions(path, {lid: l.text for lid, l in index.letters.items()})
+    depth = max(10, settings.retrieval.k)
+    systems = [base.ours(index, settings, depth)]
+    if baselines:
+        systems += [base.bm25_only(index, settings, depth), base.dense_only(index, settings, depth)]
+        systems += [base.langchain_default(index, settings.embedding, depth)]
+    steps = len(questions) * (len(systems) + 1)
+    done = 0
+    answers: dict[str, tuple[Answer, float]] = {}
+    runs = []
+    for system in systems:
+        run = SystemRun(system.name, system.texts)
+        for q in questions:
+            clock = time.perf_counter()
+            run.ranked[q.id] = system.search(q.question)
+            run.latency_ms.append((time.perf_counter() - clock) * 1000)
+            done += 1
+            if on_progress:
+                on_progress(done, steps)
+        runs.append(run)
+    for q in questions:
+        clock = time.perf_counter()
+        answer = base.answer(q.question, index, settings)
+        answers[q.id] = (answer, (time.perf_counter() - clock) * 1000)
+        done += 1
+        if on_progress:
+            on_progress(done, steps)
+    result = metrics.summarise(questions, runs, answers, settings.retrieval.k)
+    rows = metrics.rows(questions, runs, answers)
+    run = EvalRun(report.markdown_tables(result), rows, result)
+    if report_dir is not None:
+        return dataclasses.replace(run, **report.write(Path(report_dir), Path(path), result, rows))
+    return run
+
+
+def systems_names(run: EvalRun) -> Sequence[str]:
+    return list(run.metrics["systems"])

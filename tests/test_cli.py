@@ -1,0 +1,84 @@
+"""The `rag` command: its JSON is a public interface, its errors are one clear line."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.cli import main
+
+PASSAGE_FIELDS = {
+    "passage_id",
+    "letter_id",
+    "letter_title",
+    "letter_date",
+    "section",
+    "paragraph",
+    "text",
+    "start",
+    "end",
+    "footnotes",
+}
+ASK_FIELDS = {"question", "answer", "abstained", "mode", "citations", "passages", "timings_ms"}
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_passages_json_has_one_object_per_passage(capsys, built_index_dir: Path, index) -> None:
+    code, out, _ = run(capsys, "passages", "--json", "--index", str(built_index_dir))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(rows) == len(index.passages)
+    assert all(PASSAGE_FIELDS <= set(r) for r in rows)
+    footnoted = next(r for r in rows if r["footnotes"])
+    assert {"number", "text", "start", "end"} <= set(footnoted["footnotes"][0])
+
+
+def test_ask_json_gives_the_documented_shape(capsys, built_index_dir: Path) -> None:
+    question = "Hoeveel heeft Nederland bijgedragen aan het UCAP-fonds?"
+    code, out, _ = run(capsys, "ask", question, "--json", "--k", "3", "--index", str(built_index_dir))
+    answer = json.loads(out)
+    assert code == 0 and ASK_FIELDS <= set(answer)
+    assert len(answer["passages"]) == 3 and [p["rank"] for p in answer["passages"]] == [1, 2, 3]
+    assert "total" in answer["timings_ms"]
+    cited = {c["passage_id"] for c in answer["citations"]}
+    assert cited <= {p["passage_id"] for p in answer["passages"]}
+    assert any("EUR 100 miljoen" in p["text"] for p in answer["passages"])
+
+
+def test_ask_reads_one_question_per_line_from_stdin(capsys, built_index_dir: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Wie organiseert de NAVO-Top in 2025?\n\nWat is de eNRF?\n"))
+    code, out, _ = run(capsys, "ask", "-", "--json", "--index", str(built_index_dir))
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [l["question"] for l in lines] == ["Wie organiseert de NAVO-Top in 2025?", "Wat is de eNRF?"]
+
+
+def test_ingest_reports_added_and_refused_files(capsys, tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "brief.txt").write_text("Titel\n\nEen alinea over de NAVO-Top.\n", encoding="utf-8")
+    (tmp_path / "in" / "leeg.txt").write_bytes(b"")
+    code, out, _ = run(capsys, "ingest", str(tmp_path / "in"), "--quiet", "--index", str(tmp_path / "idx"))
+    assert code == 1
+    assert "added: brief" in out and "refused:" in out and "leeg.txt" in out and "empty" in out
+    code, out, _ = run(capsys, "remove", "brief", "--index", str(tmp_path / "idx"))
+    assert code == 0 and "removed: brief" in out
+
+
+def test_a_user_mistake_is_one_line_on_stderr_without_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "passages", "--index", str(tmp_path / "nothing")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("rag: No index at") and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,69 @@
+"""Hybrid retrieval on the real letters: fusion, filters, footnotes, English questions."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from rag.retrieval import retrieve, rrf
+from rag.settings import RetrievalSettings
+from rag.types import Hit, Passage
+
+SETTINGS = RetrievalSettings()
+
+
+def passage(n: int) -> Passage:
+    return Passage("brief", "Brief", None, None, n, f"alinea {n}", 0, 1)
+
+
+def test_rrf_with_empty_lists() -> None:
+    assert rrf([]) == []
+    assert rrf([[], []]) == []
+    only = [Hit(passage(1), 0.9), Hit(passage(2), 0.5)]
+    assert [h.passage.id for h in rrf([only, []])] == ["brief#1", "brief#2"]
+
+
+def test_rrf_sums_reciprocal_ranks_with_weights() -> None:
+    a = [Hit(passage(1), 1.0), Hit(passage(2), 1.0)]
+    b = [Hit(passage(2), 1.0), Hit(passage(3), 1.0)]
+    fused = rrf([a, b], k=10)
+    assert [h.passage.id for h in fused] == ["brief#2", "brief#1", "brief#3"]
+    assert fused[0].score == 1 / 12 + 1 / 11
+    weighted = rrf([a, b], k=10, weights=(1.0, 0.0))  # the second ranking no longer counts
+    assert [(h.passage.id, h.score) for h in weighted] == [("brief#1", 1 / 11), ("brief#2", 1 / 12), ("brief#3", 0.0)]
+
+
+def test_the_question_about_pantserhouwitsers_returns_the_madrid_paragraph_first(index) -> None:  # type: ignore[no-untyped-def]
+    hits = retrieve("Hoeveel pantserhouwitsers leveren Duitsland en Nederland extra?", index, SETTINGS)
+    assert hits[0].passage.letter_id == "navo-top-madrid-2022" and "zes pantserhouwitsers" in hits[0].passage.text
+    start, end = hits[0].evidence  # the sentence that matched best
+    assert "pantserhouwitsers" in index.letters["navo-top-madrid-2022"].text[start:end]
+
+
+def test_an_english_question_finds_the_dutch_paragraph(index) -> None:  # type: ignore[no-untyped-def]
+    hits = retrieve("Which country announced it could host the European F-16 training centre?", index, SETTINGS)
+    assert "Roemenië kondigde aan het Europese F-16 trainingscentrum te kunnen hosten" in hits[0].passage.text
+
+
+def test_a_question_about_a_footnote_leads_to_the_paragraph_it_belongs_to(index) -> None:  # type: ignore[no-untyped-def]
+    hits = retrieve("Welke landen hebben de verklaring over het F-16 trainingsinitiatief ondertekend?", index, SETTINGS)
+    top3 = hits[:3]
+    holder = next(h for h in top3 if any(f.number == 1 for f in h.passage.footnotes))
+    assert "NAVO-landen1" in holder.passage.text
+    assert holder.passage.footnotes[0].text.startswith("Denemarken, Nederland, België")
+
+
+def test_filters_restrict_to_letters_and_dates(index) -> None:  # type: ignore[no-untyped-def]
+    question = "Wat is er besloten over de steun aan Oekraïne?"
+    only_madrid = dataclasses.replace(SETTINGS, letters=("navo-top-madrid-2022",), k=10)
+    assert {h.passage.letter_id for h in retrieve(question, index, only_madrid)} == {"navo-top-madrid-2022"}
+    from_2023 = dataclasses.replace(SETTINGS, date_from=dt.date(2023, 1, 1), k=10)
+    assert {h.passage.letter_id for h in retrieve(question, index, from_2023)} == {"navo-top-vilnius-2023"}
+    nothing = dataclasses.replace(SETTINGS, date_to=dt.date(2000, 1, 1))
+    assert retrieve(question, index, nothing) == []
+
+
+def test_timings_are_reported_per_stage(index) -> None:  # type: ignore[no-untyped-def]
+    timings: dict[str, float] = {}
+    retrieve("Wat is UCAP?", index, SETTINGS, timings)
+    assert {"embed", "dense", "lexical", "fuse"} <= set(timings) and all(v >= 0 for v in timings.values())
