@@ -15,11 +15,13 @@ MILITARY_AID = "Hoeveel militaire steun heeft Nederland inmiddels aan Oekraïne 
 
 
 def ask(page: Page, question: str, letter_title: str) -> None:
-    """Ask in the chat and wait for the final state: a cited answer and its source card."""
+    """Ask in the chat and wait for the final state: a cited answer and the sources of this turn."""
+    turn = page.locator("#chat [data-testid='bot']").count()
     page.locator("#question textarea").fill(question)
     page.locator("#send").click()
-    expect(page.locator("#sources .src").first).to_contain_text(letter_title, timeout=30_000)
-    expect(page.locator("#chat [data-testid='bot']").last.locator("a.cite").first).to_have_text("[1]")
+    card = page.locator(f'#sources .sources[data-turn="{turn}"] .src').first
+    expect(card).to_contain_text(letter_title, timeout=30_000)
+    expect(page.locator("#chat [data-testid='bot']").nth(turn).locator("a.cite").first).to_have_text("[1]")
 
 
 def open_tab(page: Page, name: str) -> None:
@@ -68,7 +70,11 @@ def test_upload_a_letter_and_ask_about_it_its_html_stays_text(page: Page, shot) 
     open_tab(page, "Vragen")
     ask(page, "Hoeveel militairen namen deel aan de oefening Noorderlicht?", "NOORDERLICHT")
     expect(page.locator("#chat [data-testid='bot']").last).to_contain_text("1.250 militairen")
-    ask(page, "Wat schreef een deelnemer in het logboek van de oefening?", "NOORDERLICHT")
+    ask(
+        page,
+        "Welke tekens schreef een deelnemer in het logboek, die als gewone tekst getoond horen te worden?",
+        "NOORD",
+    )
     page.locator("#chat a.cite").last.click()
     expect(page.locator("#letter .par.hl")).to_contain_text("<script>window.__xss = 1</script>", timeout=15_000)
     expect(page.locator("#letter img, #sources img, #chat img")).to_have_count(0)
@@ -107,4 +113,7 @@ def test_run_an_evaluation_set_from_the_eval_tab(page: Page, shot, tmp_path) -> 
         expect(table).to_contain_text(qid)
     expect(table).to_contain_text("navo-top-vilnius-2023#")
     expect(page.locator("#eval-report")).to_contain_text(".md")
+    expect(page.locator("#eval-plots img").first).to_be_visible()
     shot(page, "06-eval")
+    table.scroll_into_view_if_needed()
+    shot(page, "07-eval-rows")
