@@ -294,16 +294,23 @@ def _letters_tab(*elsewhere: gr.components.Component) -> list[gr.components.Comp
 
 def _eval_tab() -> None:
     """Pick or upload an evaluation file, run it, see metrics, plots and rows, download the report."""
-    with gr.Row():
+    with gr.Row(equal_height=True):
         choices = [str(p) for p in sorted(EVALS.glob("*.jsonl"))]
-        pick = gr.Dropdown(choices, label="Evaluatieset", elem_id="eval-pick")
-        file = gr.File(label="... of upload een .jsonl", type="filepath", elem_id="eval-upload", height=100)
-        run = gr.Button("Evaluatie starten", elem_id="eval-run", variant="primary")
-    summary = gr.Markdown(elem_id="eval-summary")
-    plots = gr.Gallery(label="Grafieken", elem_id="eval-plots", columns=3, height=260)
-    headers = ["id", "type", "vraag", "antwoord", "geciteerd", "hit", "eerste hit"]
-    rows = gr.Dataframe(headers=headers, elem_id="eval-rows", interactive=False, wrap=True, max_height=400)
-    report = gr.File(label="Rapport", elem_id="eval-report")
+        pick = gr.Dropdown(choices, label="Evaluatieset", elem_id="eval-pick", scale=2)
+        file = gr.File(label="of upload een .jsonl (gaat voor)", type="filepath", elem_id="eval-upload", scale=2)
+        run = gr.Button("Evaluatie starten", elem_id="eval-run", variant="primary", scale=1)
+        report = gr.File(label="Rapport (Markdown)", elem_id="eval-report", scale=2)
+    with gr.Tabs():
+        with gr.Tab("Samenvatting", id="eval-summary-tab"):
+            summary = gr.Markdown("Nog geen evaluatie gedraaid.", elem_id="eval-summary")
+        with gr.Tab("Per vraag", id="eval-rows-tab"):
+            headers = ["id", "type", "vraag", "antwoord", "geciteerd", "hit", "eerste hit"]
+            widths = ["7%", "8%", "25%", "36%", "14%", "4%", "6%"]
+            rows = gr.Dataframe(
+                headers=headers, elem_id="eval-rows", interactive=False, wrap=True, column_widths=widths, max_height=520
+            )  # fmt: skip
+        with gr.Tab("Grafieken", id="eval-plots-tab"):
+            plots = gr.Gallery(show_label=False, elem_id="eval-plots", columns=2, height=520, object_fit="contain")
     run.click(
         run_eval, [pick, file], [summary, plots, rows, report],
         concurrency_id="eval", concurrency_limit=1, api_visibility="private",

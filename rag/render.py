@@ -187,7 +187,7 @@ a.open, a.cite {cursor: pointer}
 .letter h4.section {margin: 14px 0 4px}
 .ingest .refused {color: #b91c1c}
 .ingest .ok {color: #15803d}
-#letters td, #letters th {font-family: var(--font)}
+#letters table *, #eval-rows table * {font-family: var(--font) !important}
 """
 
 # The browser half of the markup above, for gr.HTML(js_on_load=...). Citation clicks, in
