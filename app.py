@@ -209,7 +209,7 @@ def build() -> gr.Blocks:
     return demo
 
 
-def _chat_tab() -> tuple[gr.Dropdown, gr.Dropdown]:
+def _chat_tab() -> tuple[gr.components.Component, gr.Dropdown]:
     """Chat and question on the left, sources and letter view on the right."""
     answers = gr.State([])
     with gr.Row(equal_height=False):
@@ -281,7 +281,7 @@ def _letters_tab(*elsewhere: gr.components.Component) -> list[gr.components.Comp
                 remove_btn = gr.Button("Verwijderen", elem_id="remove", variant="stop", scale=1)
         with gr.Column(scale=3):
             headers = ["id", "titel", "datum", "alinea's", "passages"]
-            widths = ["24%", "46%", "14%", "8%", "8%"]
+            widths: list[str | int] = ["24%", "46%", "14%", "8%", "8%"]
             table = gr.Dataframe(headers=headers, elem_id="letters", interactive=False, wrap=True, column_widths=widths)
     letters, letter_pick, status = elsewhere
     lists = [letters, letter_pick, remove_pick, table, status]
@@ -305,7 +305,7 @@ def _eval_tab() -> None:
             summary = gr.Markdown("Nog geen evaluatie gedraaid.", elem_id="eval-summary")
         with gr.Tab("Per vraag", id="eval-rows-tab"):
             headers = ["id", "type", "vraag", "antwoord", "geciteerd", "hit", "eerste hit"]
-            widths = ["7%", "8%", "25%", "36%", "14%", "4%", "6%"]
+            widths: list[str | int] = ["7%", "8%", "25%", "36%", "14%", "4%", "6%"]
             rows = gr.Dataframe(
                 headers=headers, elem_id="eval-rows", interactive=False, wrap=True, column_widths=widths, max_height=520
             )  # fmt: skip

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import gradio as gr
+import pytest
 from gradio_client import Client, handle_file
+
+import app
+from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "Hoeveel heeft Nederland tot nu toe bijgedragen aan het UCAP-fonds van de NAVO?"
@@ -95,3 +102,13 @@ def test_rag_serve_starts_the_app_on_an_existing_index(app_server) -> None:  # t
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_filters_become_retrieval_settings(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(app, "LIVE", SimpleNamespace(settings=Settings()), raising=False)
+    settings = app._settings(["navo-top-madrid-2022"], "2022-06-01", " ", 3, "extractief")
+    assert settings.retrieval.letters == ("navo-top-madrid-2022",) and settings.retrieval.k == 3
+    assert settings.retrieval.date_from == dt.date(2022, 6, 1) and settings.retrieval.date_to is None
+    assert settings.answer.mode == "extractive" and app._settings([], "", "", 5, "LLM").answer.mode == "llm"
+    with pytest.raises(gr.Error, match="JJJJ-MM-DD"):
+        app._settings([], "1 juli 2023", "", 5, "extractief")
