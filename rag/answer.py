@@ -1,23 +1,181 @@
-"""Hits -> an answer with citations. (Extractive placeholder: the top passage's first
-sentences, cited as [1]; the full composer and the LLM path come with the answer issue.)"""
+"""Hits -> an answer with citations, composed from the letters' own sentences (no LLM).
+
+The sentences of the top passages are scored against the question (multilingual
+embedder + lexical overlap); the best one, and for list or multi-part questions the
+other close ones from any passage, become the answer, each ending in `[n]` where n
+is its passage's rank among the hits. When the question names something no letter
+mentions, or no sentence scores above `AnswerSettings.min_support`, the answer says
+that the letters do not answer it and `abstained` is set; the hits are still given.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Iterator, Sequence
 
-from rag.chunking import sentence_spans
+from rag import evidence
+from rag.embedding import Embedder
+from rag.evidence import Sentence
 from rag.settings import AnswerSettings
 from rag.types import Answer, Citation, Hit
 
 NO_ANSWER_NL = "De brieven bevatten hierover geen informatie."
 NO_ANSWER_EN = "The letters contain no information about this."
 
+# Measured on evals/dev.jsonl with benchmarks/calibrate_abstention.py (see its output).
+LEXICAL_WEIGHT = 0.50  # a sentence holding all the question's content words gains 0.50
+RANK_WEIGHT = 0.01  # a passage ranked lower by retrieval loses 0.01 per place
+DEPTH = 5  # passages whose sentences are considered
+MARGIN = 0.02  # a second sentence must score within this of the best one
+LIST_MARGIN = 0.04  # ... or within this for list and multi-part questions
+MAX_SINGLE = 2  # sentences for a plain question; settings.max_sentences for a list
 
-def compose(question: str, hits: Sequence[Hit], settings: AnswerSettings) -> Answer:
-    """Answer from the top passage, or abstain when nothing was found."""
+_CITATION = re.compile(r"\[(\d+)\]")
+_EN = set("the what which who how when where why does did is are was were of to in and for".split())
+_NL = set("de het een wat welke wie hoe wanneer waar waarom heeft hebben is zijn van in en voor".split())
+_LIST = re.compile(
+    r"\b(?:welke|which|wat zijn|what are)\s+(?:\w+\s+)?\w+(?:en|s)\b"
+    r"|\b(?:twee|drie|vier|vijf|two|three|four|five)\s+\w+"
+    r"|(?:,|\ben\b|\band\b)\s+(?:wat|hoe|welke|wie|wanneer|waarom|what|how|which|who|when|why)\b",
+    re.IGNORECASE,
+)
+_FOLLOW_UP = re.compile(r"^(?:en|maar|ook|and|but|also|what about|how about|en wat (?:met|over))\b\s*", re.I)
+_PREPOSITION = r"in|op|bij|aan|voor|tijdens|na|at|to|for|during|after"
+
+
+def compose(
+    question: str,
+    hits: Sequence[Hit],
+    settings: AnswerSettings,
+    embedder: Embedder,
+    known_words: Collection[str] = (),
+) -> Answer:
+    """Answer from the letters' sentences, or abstain. `known_words` is the letters'
+    vocabulary (evidence.vocabulary): a name in the question outside it means abstain."""
+    hits = tuple(hits)
     if not hits:
-        return Answer(question, NO_ANSWER_NL, True, (), tuple(hits))
-    top = hits[0].passage
-    spans = list(sentence_spans(top.text))[:2]
-    quote = top.text[spans[0][0] : spans[-1][1]] if spans else top.text
-    return Answer(question, f"{quote} [1]", False, (Citation(1, top, quote),), tuple(hits))
+        return abstain(question, hits, "no passage was retrieved")
+    sentences = evidence.score(question, evidence.candidates(hits, DEPTH), embedder, LEXICAL_WEIGHT, RANK_WEIGHT)
+    reason = abstention_reason(question, sentences, settings.min_support, known_words)
+    if reason:
+        return abstain(question, hits, reason)
+    chosen = widen(select(question, sentences, settings.max_sentences), sentences)
+    return Answer(question, render(chosen), False, citations(chosen), hits)
+
+
+def abstention_reason(
+    question: str, sentences: Sequence[Sentence], min_support: float, known_words: Collection[str]
+) -> str | None:
+    """Why the letters cannot answer the question, or None when they can."""
+    if known_words:
+        unknown = evidence.unknown_names(question, known_words)
+        if unknown:
+            return f"no letter mentions {', '.join(unknown)}"
+    best = support(question, sentences)
+    if best < min_support:
+        return f"best supporting sentence scores {best:.3f} < {min_support:.3f}"
+    return None
+
+
+def support(question: str, sentences: Sequence[Sentence]) -> float:
+    """The score of the best sentence that can answer this kind of question (0 if none)."""
+    fitting = [s.score for s in sentences if evidence.fits_answer_type(question, s.text)]
+    return max(fitting, default=0.0)
+
+
+def select(question: str, sentences: Sequence[Sentence], max_sentences: int) -> list[Sentence]:
+    """The best fitting sentence and the close runners-up that add something new, in
+    the order of the hits and the letter."""
+    fitting = [s for s in sentences if evidence.fits_answer_type(question, s.text)]
+    if not fitting:
+        return []
+    many = is_list_question(question)
+    margin, limit = (LIST_MARGIN, max_sentences) if many else (MARGIN, min(MAX_SINGLE, max_sentences))
+    chosen = [fitting[0]]
+    for s in fitting[1:]:
+        if len(chosen) >= limit or s.score < fitting[0].score - margin:
+            break
+        if not any(evidence.near_duplicate(s.text, c.text) for c in chosen):
+            chosen.append(s)
+    return sorted(chosen, key=lambda s: (s.rank, s.start))
+
+
+def widen(chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Sentence]:
+    """Add the footnotes that the chosen sentences' markers point at: a sentence such as
+    "... signed a declaration.12" often has its substance in footnote 12."""
+    seen = {(s.passage.id, s.start) for s in chosen}
+    wider = list(chosen)
+    for c in chosen:
+        notes = [f for f in c.passage.footnotes if c.start <= f.marker <= c.end]
+        for s in sentences:
+            key = (s.passage.id, s.start)
+            if key not in seen and s.passage == c.passage and any(f.start <= s.start < f.end for f in notes):
+                seen.add(key)
+                wider.append(s)
+    return sorted(wider, key=lambda s: (s.rank, s.start))
+
+
+def render(chosen: Sequence[Sentence]) -> str:
+    """The answer text: each sentence followed by the number of its passage."""
+    return " ".join(f"{s.text} [{s.rank}]" for s in chosen)
+
+
+def citations(chosen: Sequence[Sentence]) -> tuple[Citation, ...]:
+    """One citation per cited passage; its quote is the cited sentences, verbatim."""
+    by_rank: dict[int, list[Sentence]] = {}
+    for s in chosen:
+        by_rank.setdefault(s.rank, []).append(s)
+    return tuple(
+        Citation(rank, group[0].passage, " … ".join(s.text for s in group)) for rank, group in sorted(by_rank.items())
+    )
+
+
+def abstain(question: str, hits: Sequence[Hit], reason: str) -> Answer:
+    """The letters do not answer: say so in the question's language, keep the hits."""
+    text = NO_ANSWER_EN if language(question) == "en" else NO_ANSWER_NL
+    return Answer(question, text, True, (), tuple(hits), notes=(f"abstained: {reason}",))
+
+
+def language(text: str) -> str:
+    """'en' or 'nl', by counting common function words."""
+    words = re.findall(r"[a-z]+", text.lower())
+    return "en" if sum(w in _EN for w in words) > sum(w in _NL for w in words) else "nl"
+
+
+def is_list_question(question: str) -> bool:
+    """Whether the question asks for several things (a list, or two questions in one)."""
+    return bool(_LIST.search(question))
+
+
+def cited_numbers(text: str) -> list[int]:
+    """Every [n] in an answer text, in order."""
+    return [int(n) for n in _CITATION.findall(text)]
+
+
+def pieces(text: str) -> Iterator[str]:
+    """An answer text cut after each citation: what the extractive path streams."""
+    for found in re.finditer(r".*?(?:\[\d+\](?=\s|$)|$)\s*", text, re.DOTALL):
+        if found.group():
+            yield found.group()
+
+
+def resolve_follow_up(question: str, previous: str | None) -> str:
+    """A follow-up such as "En in Madrid?" read against the previous question
+    ("... de Top in Vilnius?" -> "... de Top in Madrid?"); other questions unchanged."""
+    if not previous:
+        return question
+    words = re.findall(r"\w+", question)
+    cue = _FOLLOW_UP.match(question.strip())
+    if not cue and len(words) > 3:
+        return question
+    focus = question.strip()[cue.end() if cue else 0 :].strip(" ?.!")
+    if not focus:
+        return question
+    lead = re.match(rf"(?i)({_PREPOSITION})\s+", focus)
+    if lead:
+        # the same preposition before a name or number: "in Vilnius", "aan Oekraïne", "in 2023"
+        pattern = rf"\b(?i:{re.escape(lead.group(1))})\s+(?:de |het |the )?[\w‐-]*[A-Z0-9][\w‐-]*"
+        replaced, n = re.subn(pattern, focus, previous, count=1)
+        if n:
+            return replaced
+    return f"{previous.rstrip(' ?')} {focus}?"

@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rag import pipeline, records
 from rag.errors import RagError
@@ -178,7 +179,7 @@ class _ProgressBar:
     """A tqdm bar over passages embedded, labelled with the letter being embedded."""
 
     def __init__(self) -> None:
-        self._bar = None
+        self._bar: Any = None
 
     def __call__(self, letter_id: str, done: int, total: int) -> None:
         from tqdm import tqdm

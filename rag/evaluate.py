@@ -186,10 +186,10 @@ def run_eval(
             on_progress(done, steps)
     result = metrics.summarise(questions, runs, answers, settings.retrieval.k)
     rows = metrics.rows(questions, runs, answers)
-    run = EvalRun(report.markdown_tables(result), rows, result)
+    evaluated = EvalRun(report.markdown_tables(result), rows, result)
     if report_dir is not None:
-        return dataclasses.replace(run, **report.write(Path(report_dir), Path(path), result, rows))
-    return run
+        return dataclasses.replace(evaluated, **report.write(Path(report_dir), Path(path), result, rows))
+    return evaluated
 
 
 def systems_names(run: EvalRun) -> Sequence[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -172,8 +172,8 @@ def _cite_gold(run: SystemRun, q: Question) -> Callable[[Passage], set[int]]:
     return gold_of
 
 
-def _means(rows_: object) -> dict[str, float]:
-    rows_ = list(rows_)  # type: ignore[call-overload]
+def _means(scores: Iterable[dict[str, float]]) -> dict[str, float]:
+    rows_ = list(scores)
     keys = sorted({k for r in rows_ for k in r})
     return {k: _mean([r[k] for r in rows_ if k in r]) for k in keys} | {"n": len(rows_)}
 

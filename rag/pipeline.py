@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from rag import chunking, corpus
-from rag.answer import compose
+from rag.answer import compose, pieces, resolve_follow_up
 from rag.embedding import load_embedder
 from rag.errors import CorpusError, IndexError_
+from rag.evidence import vocabulary
 from rag.retrieval import retrieve
 from rag.settings import Settings
 from rag.store import MANIFEST, Index
@@ -59,7 +60,8 @@ def build_index(
             else open_index(settings, create=True)
         )
     letters, refused = read_letters(paths)
-    added, updated, unchanged = [], [], []
+    added: list[str] = []
+    updated: list[str] = []
     todo = [l for l in letters if l.id not in index.letters or index.letters[l.id].sha256 != l.sha256]
     unchanged = [l.id for l in letters if l not in todo]
     pieces = {l.id: chunking.passages(l, settings.chunking) for l in todo}
@@ -128,13 +130,25 @@ def ask(question: str, index: Index, settings: Settings, history: Sequence[Answe
 def ask_stream(
     question: str, index: Index, settings: Settings, history: Sequence[Answer] = ()
 ) -> Iterator[str | Answer]:
-    """Like ask(), but yields the answer text in pieces as it is produced, then the Answer."""
+    """Like ask(), but yields the answer text in pieces as it is produced (sentence by
+    sentence when extractive, token by token from an LLM), then the Answer.
+
+    A follow-up ("En in Madrid?") is read against the previous question first; the
+    Answer's `question` is then the question as understood, and a note says so."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    hits = retrieve(question, index, settings.retrieval, timings)
+    resolved = resolve_follow_up(question, history[-1].question if history else None)
+    hits = retrieve(resolved, index, settings.retrieval, timings)
     clock = time.perf_counter()
-    answer = compose(question, hits, settings.answer)
-    yield answer.text
+    known = vocabulary(letter.text for letter in index.letters.values())
+    if settings.answer.mode == "llm":
+        from rag import llm  # LangChain chat models are an optional extra
+
+        answer = yield from llm.answer_stream(resolved, hits, settings.answer, index.embedder, known)
+    else:
+        answer = compose(resolved, hits, settings.answer, index.embedder, known)
+        yield from pieces(answer.text)
     timings["answer"] = (time.perf_counter() - clock) * 1000
     timings["total"] = (time.perf_counter() - started) * 1000
-    yield dataclasses.replace(answer, timings_ms={**answer.timings_ms, **timings})
+    notes = answer.notes + ((f"follow-up read as: {resolved}",) if resolved != question else ())
+    yield dataclasses.replace(answer, timings_ms={**answer.timings_ms, **timings}, notes=notes)

@@ -48,7 +48,7 @@ class RetrievalSettings:
 class AnswerSettings:
     mode: str = "extractive"  # "extractive" or "llm"
     max_sentences: int = 4
-    min_support: float = 0.80  # below this best sentence score the letters do not answer
+    min_support: float = 0.99  # extractive: below this best sentence score the letters do not answer (calibrated)
     llm_provider: str = ""  # "openai" (any OpenAI-compatible server), "ollama", "llamacpp"
     llm_model: str = ""
     llm_base_url: str = ""
@@ -69,7 +69,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Defaults overridden by RAG_* environment variables."""
         env = os.environ if env is None else env
-        parts = {}
+        parts: dict = {}
         for part in ("embedding", "chunking", "retrieval", "answer"):
             default = getattr(cls(), part)
             parts[part] = _override(default, env, f"RAG_{part.upper()}_")

