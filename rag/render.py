@@ -17,6 +17,7 @@ from rag.types import Answer, Citation, Footnote, Hit, IngestReport, Letter, Par
 
 MONTHS = "januari februari maart april mei juni juli augustus september oktober november december".split()
 CITE = re.compile(r"\[(\d+)\]")
+QUOTE_GAP = re.compile(r"\s*(?:…|\.\.\.)\s*")  # between the pieces of a quote
 
 Span = tuple[int, int]
 
@@ -36,8 +37,8 @@ def answer_markdown(text: str, turn: int = 0) -> str:
     return CITE.sub(lambda m: f'<a href="#cite-{turn}-{m[1]}" class="cite">[{m[1]}]</a>', esc(text))
 
 
-def markup(text: str, offset: int, mark: Span | None = None, footnotes: Sequence[Footnote] = ()) -> str:
-    """Escaped `text` (which starts at letter offset `offset`), the letter span `mark`
+def markup(text: str, offset: int, marks: Sequence[Span] = (), footnotes: Sequence[Footnote] = ()) -> str:
+    """Escaped `text` (which starts at letter offset `offset`), the letter spans `marks`
     in <mark> and the footnote markers of `footnotes` as superscripts."""
     sups: list[Span] = []
     for f in footnotes:
@@ -45,25 +46,30 @@ def markup(text: str, offset: int, mark: Span | None = None, footnotes: Sequence
         digits = str(f.number)
         if 0 <= at and text[at : at + len(digits)] == digits:
             sups.append((at, at + len(digits)))
-    hl = (max(0, mark[0] - offset), min(len(text), mark[1] - offset)) if mark else None
-    if hl and hl[0] >= hl[1]:
-        hl = None
-    cuts = sorted({0, len(text), *(c for s in sups for c in s), *(hl or ())})
+    local = [(max(0, a - offset), min(len(text), b - offset)) for a, b in marks]
+    hls = [(a, b) for a, b in local if a < b]
+    cuts = sorted({0, len(text), *(c for s in sups for c in s), *(c for s in hls for c in s)})
     out = []
     for a, b in zip(cuts, cuts[1:], strict=False):
         piece = esc(text[a:b])
         if any(s <= a and b <= e for s, e in sups):
             piece = f"<sup>{piece}</sup>"
-        if hl and hl[0] <= a and b <= hl[1]:
+        if any(s <= a and b <= e for s, e in hls):
             piece = f"<mark>{piece}</mark>"
         out.append(piece)
     return "".join(out)
 
 
-def quote_span(passage: Passage, quote: str) -> Span | None:
-    """The letter span of `quote` inside the passage, if it is there word for word."""
-    at = passage.text.find(quote.strip()) if quote.strip() else -1
-    return (passage.start + at, passage.start + at + len(quote.strip())) if at >= 0 else None
+def quote_spans(passage: Passage, quote: str) -> tuple[Span, ...]:
+    """The letter spans of a citation's quote: each of its pieces (joined by "…") found word
+    for word in the passage's text or in one of its footnotes."""
+    spans: list[Span] = []
+    for piece in (q.strip() for q in QUOTE_GAP.split(quote)):
+        places = [(passage.text, passage.start), *((f.text, f.start) for f in passage.footnotes)]
+        found = next(((start + text.find(piece)) for text, start in places if piece and piece in text), None)
+        if found is not None:
+            spans.append((found, found + len(piece)))
+    return tuple(spans)
 
 
 def sources_html(answer: Answer | None, turn: int = 0, active: int | None = None) -> str:
@@ -99,14 +105,15 @@ def _open_link(p: Passage, n: int | None = None) -> str:
 
 def _citation_card(c: Citation, active: bool) -> str:
     p = c.passage
-    notes = "".join(f"<li><sup>{f.number}</sup> {esc(f.text)}</li>" for f in p.footnotes)
+    spans = quote_spans(p, c.quote)
+    notes = "".join(f"<li><sup>{f.number}</sup> {markup(f.text, f.start, spans)}</li>" for f in p.footnotes)
     notes = f'<ul class="notes">{notes}</ul>' if notes else ""
     return (
         f'<div class="src{" active" if active else ""}" id="src-{c.n}" data-cite="{c.n}">'
         f'<div class="src-head"><span class="n">[{c.n}]</span> <b>{esc(p.letter_title)}</b>'
         f' <span class="date">{date_nl(p.letter_date)}</span></div>'
         f'<div class="where">{_where(p)}</div>'
-        f"<blockquote>{markup(p.text, p.start, quote_span(p, c.quote), p.footnotes)}</blockquote>"
+        f"<blockquote>{markup(p.text, p.start, spans, p.footnotes)}</blockquote>"
         f"{notes}{_open_link(p, c.n)}</div>"
     )
 
@@ -122,11 +129,11 @@ def _hit_row(rank: int, h: Hit) -> str:
     )
 
 
-def letter_html(letter: Letter, paragraph: int | None = None, mark: Span | None = None) -> str:
+def letter_html(letter: Letter, paragraph: int | None = None, marks: Sequence[Span] = ()) -> str:
     """The whole letter: title, date, headings, numbered paragraphs and footnotes.
 
     Paragraph `paragraph` is highlighted (class "hl", the view scrolls to it) and the
-    letter span `mark` (the cited words) is marked inside it."""
+    letter spans `marks` (the cited words, in it or in its footnotes) are marked."""
     head = (
         f'<div class="letter-head"><h3>{esc(letter.title)}</h3>'
         f'<div class="date">{date_nl(letter.date)} · {esc(letter.id)}</div></div>'
@@ -137,20 +144,20 @@ def letter_html(letter: Letter, paragraph: int | None = None, mark: Span | None 
         while headings and headings[0][0] < p.start:
             start, end = headings.pop(0)
             body.append(f'<h4 class="section">{esc(letter.text[start:end])}</h4>')
-        body.append(_paragraph(p, p.number == paragraph, mark))
+        body.append(_paragraph(p, p.number == paragraph, marks))
     target = next((p for p in letter.paragraphs if p.number == paragraph), None)
     marked = {f.number for f in target.footnotes} if target else set()
     notes = "".join(
-        f'<li id="fn-{f.number}" class="{"hl" if f.number in marked else ""}"><sup>{f.number}</sup> {esc(f.text)}</li>'
+        f'<li id="fn-{f.number}" class="{"hl" if f.number in marked else ""}"><sup>{f.number}</sup> {markup(f.text, f.start, marks)}</li>'
         for f in letter.footnotes
     )
     notes = f'<h4 class="section">Voetnoten</h4><ul class="notes">{notes}</ul>' if notes else ""
     return f'<div class="letter" data-letter="{esc(letter.id)}">{head}{"".join(body)}{notes}</div>'
 
 
-def _paragraph(p: Paragraph, target: bool, mark: Span | None) -> str:
+def _paragraph(p: Paragraph, target: bool, marks: Sequence[Span]) -> str:
     css = "par hl" if target else "par"
-    text = markup(p.text, p.start, mark if target else None, p.footnotes)
+    text = markup(p.text, p.start, marks if target else (), p.footnotes)
     return f'<p id="par-{p.number}" class="{css}"><span class="num">{p.number}</span>{text}</p>'
 
 

@@ -6,6 +6,7 @@ session on an empty index folder, so that it builds the index from corpus/ itsel
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -82,23 +83,36 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
 
     home = tmp_path_factory.mktemp("app")
     index_dir, log = home / "index", home / "app.log"
-    port = _free_port()
-    env = dict(os.environ, RAG_INDEX=str(index_dir), RAG_CORPUS=str(CORPUS), GRADIO_ANALYTICS_ENABLED="False")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_http(url, proc, log)
+    with serve([str(ROOT / "app.py")], log, RAG_INDEX=str(index_dir), RAG_CORPUS=str(CORPUS)) as url:
         client = Client(url, verbose=False)
         first = client.predict(api_name="/status")
         _wait_until(lambda: client.predict(api_name="/status").startswith("Index:"), 240, log)
         yield AppServer(url, index_dir, first, log)
+
+
+@contextlib.contextmanager
+def serve(argv: list[str], log: Path, **env: str) -> Iterator[str]:
+    """Run `python ARGV --port <free port>` from the project folder; its URL once it answers HTTP."""
+    port = _free_port()
+    environ = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", **env)
+    environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), environ.get("PYTHONPATH", "")])
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, *argv, "--port", str(port)], cwd=ROOT, env=environ, stdout=out, stderr=out
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_http(url, proc, log)
+        yield url
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+@pytest.fixture(scope="session")
+def serve_app():  # type: ignore[no-untyped-def]
+    """serve(argv, log, **env) for tests that start an app of their own."""
+    return serve
 
 
 def _free_port() -> int:

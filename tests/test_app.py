@@ -85,23 +85,12 @@ def test_a_question_during_an_upload_still_gets_an_answer(app_server, tmp_path) 
     assert "oefening-zuiderzee-2024" in manifest(app_server.index_dir)["letters"]
 
 
-def test_rag_serve_starts_the_app_on_an_existing_index(app_server) -> None:  # type: ignore[no-untyped-def]
-    from conftest import _free_port, _wait_http
-
-    port = _free_port()
-    log = app_server.log.with_name("serve.log")
-    env = dict(os.environ, PYTHONPATH=str(ROOT), GRADIO_ANALYTICS_ENABLED="False")
-    command = ["serve", "--host", "127.0.0.1", "--port", str(port), "--index", str(app_server.index_dir)]
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "rag.cli", *command], cwd=ROOT, env=env, stdout=out, stderr=out)
-    try:
-        started = time.time()
-        _wait_http(f"http://127.0.0.1:{port}/", proc, log)
-        status = Client(f"http://127.0.0.1:{port}/", verbose=False).predict(api_name="/status")
-        assert status.startswith("Index:") and time.time() - started < 30  # opens in seconds on a built index
-    finally:
-        proc.terminate()
-        proc.wait(15)
+def test_rag_serve_starts_the_app_on_an_existing_index(app_server, serve_app) -> None:  # type: ignore[no-untyped-def]
+    started = time.time()
+    argv = ["-m", "rag.cli", "serve", "--host", "127.0.0.1", "--index", str(app_server.index_dir)]
+    with serve_app(argv, app_server.log.with_name("serve.log")) as url:
+        status = Client(url, verbose=False).predict(api_name="/status")
+    assert status.startswith("Index:") and time.time() - started < 30  # opens in seconds on a built index
 
 
 def test_filters_become_retrieval_settings(monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -42,16 +42,28 @@ def test_answer_links_every_citation_to_its_turn_and_escapes_text() -> None:
     assert "<b>" not in out and "&lt;b&gt;dit&lt;/b&gt;" in out
 
 
-def test_quote_span_points_at_the_quote_in_the_letter(letters: dict[str, Letter]) -> None:
+def test_quote_spans_point_at_the_quote_in_the_letter(letters: dict[str, Letter]) -> None:
     p = passage(letters[VILNIUS], 7)
-    start, end = render.quote_span(p, QUOTE)
+    [(start, end)] = render.quote_spans(p, QUOTE)
     assert letters[VILNIUS].text[start:end] == QUOTE
-    assert render.quote_span(p, "woorden die er niet staan") is None
+    assert render.quote_spans(p, "woorden die er niet staan") == ()
+
+
+def test_a_quote_in_pieces_is_marked_in_the_text_and_in_the_footnote(letters: dict[str, Letter]) -> None:
+    p = passage(letters[VILNIUS], 7)
+    quote = f"{QUOTE}3 … Kamerstuk 22 054 en 36 045, nr. 393"  # sentence … its footnote
+    spans = render.quote_spans(p, quote)
+    assert [letters[VILNIUS].text[a:b] for a, b in spans] == [f"{QUOTE}3", "Kamerstuk 22 054 en 36 045, nr. 393"]
+    answer = Answer("Hoeveel?", f"{QUOTE}3 [1]", False, (Citation(1, p, quote),), (Hit(p, 1.0),))
+    card = render.sources_html(answer)
+    assert "<mark>Kamerstuk 22 054 en 36 045, nr. 393</mark>" in card
+    view = render.letter_html(letters[VILNIUS], 7, spans)
+    assert "<mark>Kamerstuk 22 054 en 36 045, nr. 393</mark>" in view.split('id="fn-3"')[1]
 
 
 def test_footnote_markers_become_superscripts(letters: dict[str, Letter]) -> None:
     p = letters[VILNIUS].paragraphs[3]  # "... elf NAVO-landen1 ... geïnformeerd2 ..."
-    out = render.markup(p.text, p.start, None, p.footnotes)
+    out = render.markup(p.text, p.start, (), p.footnotes)
     assert "NAVO-landen<sup>1</sup>" in out and "geïnformeerd<sup>2</sup>" in out
     assert visible_text(out) == p.text
 
@@ -83,14 +95,14 @@ def test_no_answer_says_so_in_dutch() -> None:
 def test_letter_view_highlights_and_marks_the_cited_paragraph(letters: dict[str, Letter]) -> None:
     letter = letters[VILNIUS]
     p = passage(letter, 7)
-    out = render.letter_html(letter, 7, render.quote_span(p, QUOTE))
+    out = render.letter_html(letter, 7, render.quote_spans(p, QUOTE))
     assert out.count('class="par hl"') == 1 and '<p id="par-7" class="par hl">' in out
     assert out.count('class="par') == len(letter.paragraphs)
     assert "<mark>" in out.split('id="par-7"')[1].split("</p>")[0]
     assert '<li id="fn-3" class="hl">' in out  # the paragraph's footnote, highlighted too
     text = visible_text(out)
     for para in letter.paragraphs:  # nothing of the letter's body is lost
-        assert visible_text(render.markup(para.text, para.start, None, para.footnotes)) in text
+        assert visible_text(render.markup(para.text, para.start, (), para.footnotes)) in text
     assert text.index("Samenwerking NAVO-Oekraïne") < text.index(p.text[:40])
 
 
@@ -106,7 +118,7 @@ def test_html_in_a_letter_renders_inert() -> None:
     quote = "Een deelnemer schreef in het logboek <script>window.__xss = 1</script>"
     answer = Answer("logboek?", f"{quote} [1]", False, (Citation(1, p, quote),), (Hit(p, 1.0),))
     views = [
-        render.letter_html(letter, 3, render.quote_span(p, quote)),
+        render.letter_html(letter, 3, render.quote_spans(p, quote)),
         render.sources_html(answer),
         render.answer_markdown(answer.text),
     ]
