@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("remove", _remove, "Remove a letter and its passages from the index.")
     p.add_argument("letter_id")
+
+    p = command("serve", _serve, "Serve the chat app (app.py) on HOST:PORT.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=7860)
     return parser
 
 
@@ -142,6 +146,19 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 def _remove(args: argparse.Namespace, settings: Settings) -> int:
     pipeline.remove_letter(settings, args.letter_id)
     print(f"removed: {args.letter_id}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "app.py"  # the app lives beside the package
+    spec = importlib.util.spec_from_file_location("app", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise RagError(f"{path} is missing: rag serve runs the app.py of the project's checkout.")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    app.main(settings, args.host, args.port)
     return 0
 
 

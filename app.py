@@ -1,0 +1,337 @@
+"""Kamerbrieven-assistent: a thin Gradio shell over rag.pipeline.ask_stream.
+
+Run `python app.py [--host H] [--port N]` (or `rag serve`). The index at $RAG_INDEX
+(default index/) is loaded once; without one it is built from the corpus while the
+app already shows how far that is. HTML comes from rag.render; the shared index and
+its uploads from rag.live. API: `ask` returns the `rag ask --json` object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+
+from rag import pipeline, records, render
+from rag.errors import RagError
+from rag.live import MAX_UPLOAD_BYTES, LiveIndex
+from rag.settings import Settings
+from rag.types import Answer, IngestReport
+
+LIVE: LiveIndex  # the app's loaded index, set by main()
+EVALS = Path("evals")
+# System fonts only: the default theme fonts come from Google, which the app must not need.
+THEME = gr.themes.Soft(font=["Segoe UI", "DejaVu Sans", "sans-serif"], font_mono=["DejaVu Sans Mono", "monospace"])
+
+
+def respond(
+    question: str, chat: list, answers: list[Answer], letters: list[str], start: str, end: str, k: int, mode: str
+) -> Iterator[tuple]:
+    """Stream the answer into the chat; at the end fill the sources panel."""
+    question = (question or "").strip()
+    if not question:
+        raise gr.Error("Typ eerst een vraag.")
+    settings = _settings(letters, start, end, k, mode)
+    turn = len(answers)
+    chat = [*_messages(chat), {"role": "user", "content": render.esc(question)}, {"role": "assistant", "content": ""}]
+    text, answer = "", None
+    try:
+        for piece in pipeline.ask_stream(question, LIVE.index, settings, answers):
+            if isinstance(piece, Answer):
+                answer = piece
+                break
+            text += piece
+            chat[-1]["content"] = render.answer_markdown(text, turn)
+            yield chat, gr.skip(), gr.skip(), ""
+    except RagError as err:
+        raise gr.Error(str(err)) from None
+    assert answer is not None
+    chat[-1]["content"] = render.answer_markdown(answer.text, turn)
+    yield chat, [*answers, answer], render.sources_html(answer, turn), ""
+
+
+def open_passage(answers: list[Answer], evt: gr.EventData) -> tuple:
+    """A citation or "Open in brief" was clicked: show that paragraph in its letter."""
+    turn, n, wanted = getattr(evt, "turn", None), getattr(evt, "n", 0), getattr(evt, "passage", "")
+    if not isinstance(turn, int) or not 0 <= turn < len(answers):
+        raise gr.Error("Dit antwoord is niet meer beschikbaar; stel de vraag opnieuw.")
+    answer = answers[turn]
+    cited = next((c for c in answer.citations if c.n == n), None)
+    passage = cited.passage if cited else next((h.passage for h in answer.hits if h.passage.id == wanted), None)
+    letter = LIVE.index.letters.get(passage.letter_id) if passage else None
+    if passage is None or letter is None:
+        raise gr.Error("Deze brief staat niet (meer) in de index.")
+    marks = render.quote_spans(passage, cited.quote) if cited else ((passage.start, passage.end),)
+    view = render.letter_html(letter, passage.paragraph, marks)
+    return view, gr.Tabs(selected="brief"), letter.id, render.sources_html(answer, turn, active=n)
+
+
+def show_letter(letter_id: str) -> str:
+    """The letter picked in the letter view, from the top."""
+    letter = LIVE.index.letters.get(letter_id or "")
+    return render.letter_html(letter) if letter else ""
+
+
+def upload(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
+    """Add uploaded letters to the index, with embedding progress; list what was added and refused."""
+    if not files:
+        return (render.ingest_html(IngestReport()), *refresh())
+
+    def step(letter_id: str, done: int, total: int) -> None:
+        progress((done, total), desc=f"Inbedden: {letter_id}", unit="passages")
+
+    try:
+        report = LIVE.add_files([Path(f) for f in files], on_progress=step)
+    except RagError as err:
+        raise gr.Error(f"Toevoegen mislukt; de index is ongewijzigd. {err}") from None
+    return (render.ingest_html(report), *refresh())
+
+
+def remove(letter_id: str | None) -> tuple:
+    """Remove the chosen letter from the index."""
+    if not letter_id:
+        raise gr.Error("Kies eerst een brief om te verwijderen.")
+    try:
+        LIVE.remove(letter_id)
+    except RagError as err:
+        raise gr.Error(str(err)) from None
+    return (f'<p class="ok">Verwijderd: <b>{render.esc(letter_id)}</b></p>', *refresh())
+
+
+def refresh() -> tuple:
+    """The letter lists after a change: filter, letter view and remove choices, and the table."""
+    if not LIVE.ready:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), render.esc(LIVE.status)
+    index = LIVE.index
+    ids = sorted(index.letters)
+    counts = {lid: m["passages"] for lid, m in index.manifest()["letters"].items()}
+    table = [[lid, l.title, render.date_nl(l.date), len(l.paragraphs), counts[lid]] for lid, l in index.letters.items()]
+    return (
+        gr.Dropdown(choices=ids),
+        gr.Dropdown(choices=ids),
+        gr.Dropdown(choices=ids, value=None),
+        sorted(table, key=lambda row: row[0]),
+        render.esc(LIVE.status),
+    )
+
+
+def tick() -> tuple:
+    """While the index is being built: show progress; once ready, fill the lists and stop polling."""
+    return (*refresh(), gr.Timer(active=not LIVE.ready))
+
+
+def run_eval(choice: str | None, uploaded: str | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
+    """Run an evaluation file against the current index: metrics, plots, per-question rows, report."""
+    from rag import evaluate
+
+    path = Path(uploaded) if uploaded else Path(choice) if choice else None
+    if path is None:
+        raise gr.Error("Kies een evaluatiebestand of upload er een (.jsonl).")
+    report_dir = Path(tempfile.mkdtemp(prefix="rag-eval-"))
+    try:
+        run = evaluate.run_eval(
+            path, LIVE.index, LIVE.settings, report_dir, lambda i, n: progress((i, n), desc="Vragen", unit="vragen")
+        )
+    except RagError as err:
+        raise gr.Error(str(err)) from None
+    rows = [
+        [r["id"], r["type"], r["question"], r["answer"], ", ".join(r["cited"]), "✓" if r["hit"] else "✗",
+         r["first_hit_rank"] or ""]
+        for r in run.rows
+    ]  # fmt: skip
+    report = str(run.report_path) if run.report_path else None
+    return run.summary_markdown, [str(p) for p in run.plots], rows, report
+
+
+def ask_api(question: str) -> dict:
+    """The `rag ask --json` object for a question, with the app's settings and index."""
+    try:
+        return records.answer(pipeline.ask(question, LIVE.index, LIVE.settings))
+    except RagError as err:
+        raise gr.Error(str(err)) from None
+
+
+def status_api() -> str:
+    """What the index holds, or how far building it is."""
+    return LIVE.status
+
+
+def _settings(letters: list[str], start: str, end: str, k: int, mode: str) -> Settings:
+    base = LIVE.settings
+    retrieval = dataclasses.replace(
+        base.retrieval, letters=tuple(letters or ()), date_from=_date(start), date_to=_date(end), k=int(k)
+    )
+    answer = dataclasses.replace(base.answer, mode="llm" if mode == "LLM" else "extractive")
+    return dataclasses.replace(base, retrieval=retrieval, answer=answer)
+
+
+def _date(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text.strip()) if text and text.strip() else None
+    except ValueError:
+        raise gr.Error(f"Datum '{text}' is onleesbaar: gebruik JJJJ-MM-DD, bijvoorbeeld 2023-07-12.") from None
+
+
+def _messages(chat: list | None) -> list[dict]:
+    """Chat history as {role, content: str}: gradio 6 hands content back as a list of text blocks."""
+    out = []
+    for m in chat or []:
+        content = m["content"]
+        if isinstance(content, list):
+            content = "".join(c.get("text", "") for c in content if isinstance(c, dict))
+        out.append({"role": m["role"], "content": str(content)})
+    return out
+
+
+def build() -> gr.Blocks:
+    """The layout (a tab per task) and the events between its parts."""
+    with gr.Blocks(title="Kamerbrieven-assistent") as demo:
+        with gr.Row(elem_id="top"):
+            gr.Markdown("### Kamerbrieven-assistent · NAVO-tops Madrid 2022 en Vilnius 2023", elem_id="title")
+            status = gr.Markdown(render.esc(LIVE.status), elem_id="status")
+        with gr.Tabs():
+            with gr.Tab("Vragen", id="vragen"):
+                letters, letter_pick = _chat_tab()
+            with gr.Tab("Brieven", id="brieven"):
+                lists = _letters_tab(letters, letter_pick, status)
+            with gr.Tab("Evaluatie", id="evaluatie"):
+                _eval_tab()
+        timer = gr.Timer(1.0, active=not LIVE.ready)
+        timer.tick(tick, None, [*lists, timer], api_visibility="private")
+        demo.load(refresh, None, lists, api_visibility="private")
+        gr.api(ask_api, api_name="ask", concurrency_id="ask")
+        gr.api(status_api, api_name="status")
+    return demo
+
+
+def _chat_tab() -> tuple[gr.components.Component, gr.Dropdown]:
+    """Chat and question on the left, sources and letter view on the right."""
+    answers = gr.State([])
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            chat = gr.Chatbot(
+                elem_id="chat", height=480, show_label=False, feedback_options=None,
+                placeholder="Stel een vraag over de brieven, in het Nederlands of Engels.",
+            )  # fmt: skip
+            with gr.Row():
+                question = gr.Textbox(
+                    elem_id="question", show_label=False, scale=5, max_lines=4,
+                    placeholder="Bijv.: Hoeveel militaire steun gaf Nederland Oekraïne?",
+                )  # fmt: skip
+                send = gr.Button("Vraag", elem_id="send", variant="primary", scale=1, min_width=80)
+                clear = gr.Button("Nieuw gesprek", elem_id="clear", scale=1, min_width=120)
+            with gr.Accordion("Filters en instellingen", open=False, elem_id="options"):
+                options = _options()
+        with gr.Column(scale=2), gr.Tabs(elem_id="side") as side:
+            with gr.Tab("Bronnen", id="bronnen"):
+                sources = gr.HTML(
+                    render.sources_html(None), elem_id="sources", js_on_load=render.SOURCES_JS, max_height=560
+                )
+            with gr.Tab("Brief", id="brief"):
+                letter_pick = gr.Dropdown([], label="Brief", show_label=False, elem_id="letter-pick", container=False)
+                letter = gr.HTML("", elem_id="letter", js_on_load=render.LETTER_JS, max_height=480)
+    gr.on(
+        [send.click, question.submit], respond, [question, chat, answers, *options], [chat, answers, sources, question],
+        concurrency_id="ask", concurrency_limit=4, api_visibility="private",
+    )  # fmt: skip
+    clear.click(
+        lambda: ([], [], render.sources_html(None), ""),
+        None,
+        [chat, answers, sources, letter],
+        api_visibility="private",
+    )
+    sources.click(open_passage, [answers], [letter, side, letter_pick, sources], api_visibility="private")
+    letter_pick.input(show_letter, letter_pick, letter, api_visibility="private")
+    return options[0], letter_pick
+
+
+def _options() -> list[gr.components.Component]:
+    """Letter and date filters, number of passages, answer mode."""
+    settings = LIVE.settings
+    llm = bool(settings.answer.llm_provider)
+    with gr.Row():
+        letters = gr.Dropdown([], multiselect=True, label="Alleen deze brieven", elem_id="filter-letters", scale=2)
+        start = gr.Textbox(label="Vanaf datum", placeholder="JJJJ-MM-DD", elem_id="date-from")
+        end = gr.Textbox(label="Tot en met datum", placeholder="JJJJ-MM-DD", elem_id="date-to")
+    with gr.Row():
+        k = gr.Slider(1, 20, value=settings.retrieval.k, step=1, elem_id="k", label="Aantal passages")
+        mode = gr.Radio(
+            ["extractief", "LLM"] if llm else ["extractief"], elem_id="mode", label="Antwoordwijze",
+            value="LLM" if llm and settings.answer.mode == "llm" else "extractief",
+            info=None if llm else "LLM: niet ingesteld (RAG_ANSWER_LLM_PROVIDER)",
+        )  # fmt: skip
+    return [letters, start, end, k, mode]
+
+
+def _letters_tab(*elsewhere: gr.components.Component) -> list[gr.components.Component]:
+    """Upload and remove letters; the table of letters. Returns what refresh() updates:
+    the lists of letters `elsewhere` (filter, letter view), the remove choice, the table, the status."""
+    with gr.Row():
+        with gr.Column(scale=2):
+            gr.Markdown(f"**Brieven toevoegen**: .pdf of .txt, meerdere tegelijk, tot {MAX_UPLOAD_BYTES >> 20} MB elk.")
+            files = gr.File(file_count="multiple", type="filepath", elem_id="upload", height=140, show_label=False)
+            result = gr.HTML("", elem_id="ingest-result")
+            with gr.Row():
+                remove_pick = gr.Dropdown([], label="Brief verwijderen", elem_id="remove-pick", scale=3)
+                remove_btn = gr.Button("Verwijderen", elem_id="remove", variant="stop", scale=1)
+        with gr.Column(scale=3):
+            headers = ["id", "titel", "datum", "alinea's", "passages"]
+            widths: list[str | int] = ["24%", "46%", "14%", "8%", "8%"]
+            table = gr.Dataframe(headers=headers, elem_id="letters", interactive=False, wrap=True, column_widths=widths)
+    letters, letter_pick, status = elsewhere
+    lists = [letters, letter_pick, remove_pick, table, status]
+    files.upload(upload, files, [result, *lists], concurrency_id="write", concurrency_limit=1, api_name="upload")
+    remove_btn.click(
+        remove, remove_pick, [result, *lists], concurrency_id="write", concurrency_limit=1, api_visibility="private"
+    )  # fmt: skip
+    return lists
+
+
+def _eval_tab() -> None:
+    """Pick or upload an evaluation file, run it, see metrics, plots and rows, download the report."""
+    with gr.Row(equal_height=True):
+        choices = [str(p) for p in sorted(EVALS.glob("*.jsonl"))]
+        pick = gr.Dropdown(choices, label="Evaluatieset", elem_id="eval-pick", scale=2)
+        file = gr.File(label="of upload een .jsonl (gaat voor)", type="filepath", elem_id="eval-upload", scale=2)
+        run = gr.Button("Evaluatie starten", elem_id="eval-run", variant="primary", scale=1)
+        report = gr.File(label="Rapport (Markdown)", elem_id="eval-report", scale=2)
+    with gr.Tabs():
+        with gr.Tab("Samenvatting", id="eval-summary-tab"):
+            summary = gr.Markdown("Nog geen evaluatie gedraaid.", elem_id="eval-summary")
+        with gr.Tab("Per vraag", id="eval-rows-tab"):
+            headers = ["id", "type", "vraag", "antwoord", "geciteerd", "hit", "eerste hit"]
+            widths: list[str | int] = ["7%", "8%", "25%", "36%", "14%", "4%", "6%"]
+            rows = gr.Dataframe(
+                headers=headers, elem_id="eval-rows", interactive=False, wrap=True, column_widths=widths, max_height=520
+            )  # fmt: skip
+        with gr.Tab("Grafieken", id="eval-plots-tab"):
+            plots = gr.Gallery(show_label=False, elem_id="eval-plots", columns=2, height=520, object_fit="contain")
+    run.click(
+        run_eval, [pick, file], [summary, plots, rows, report],
+        concurrency_id="eval", concurrency_limit=1, api_visibility="private",
+    )  # fmt: skip
+
+
+def main(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 7860) -> None:
+    """Load (or start building) the index, then serve the app."""
+    global LIVE
+    LIVE = LiveIndex(settings or Settings.from_env())
+    LIVE.start(background=True)
+    print(LIVE.status, flush=True)
+    build().queue(default_concurrency_limit=2, max_size=64).launch(
+        server_name=host, server_port=port, css=render.CSS, theme=THEME, ssr_mode=False,
+        footer_links=["api"], max_file_size=4 * MAX_UPLOAD_BYTES,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Serve the Kamerbrieven-assistent.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7860)
+    args = parser.parse_args()
+    main(host=args.host, port=args.port)

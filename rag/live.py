@@ -1,0 +1,152 @@
+"""The app's index, shared by everyone using the app at once.
+
+Questions read `LiveIndex.index`, a reference to an Index that is never changed
+again. Uploads and removals are serialised by a lock; each one loads a fresh copy
+of the stored index, changes and saves that copy, and then swaps the reference.
+A question in flight keeps the Index it started with; a refused file never reaches
+the index, and a failed upload leaves the stored index as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rag import pipeline
+from rag.corpus import SUFFIXES
+from rag.errors import IndexError_, RagError
+from rag.settings import Settings
+from rag.store import MANIFEST, Index
+from rag.types import IngestReport
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+UPLOADS = "uploads"  # folder in the index folder that keeps the uploaded letter files
+
+
+class LiveIndex:
+    """The current Index, its build status, and the one writer at a time that replaces it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._index: Index | None = None
+        self._write = threading.Lock()
+        self._status = "De index wordt geopend."
+        self._failed: str | None = None
+
+    def start(self, background: bool = True) -> None:
+        """Open the stored index; without one, build it from the corpus (in a thread if background)."""
+        if (self.settings.index_dir / MANIFEST).exists():
+            self._index = pipeline.open_index(self.settings)
+            return
+        self._status = f"Er is nog geen index: hij wordt gebouwd uit {self.settings.corpus_dir}/."
+        if background:
+            threading.Thread(target=self._build, name="build-index", daemon=True).start()
+        else:
+            self._build()
+
+    def _build(self) -> None:
+        def progress(letter_id: str, done: int, total: int) -> None:
+            self._status = (
+                f"De index wordt gebouwd uit {self.settings.corpus_dir}/: {done} van {total} passages ingebed "
+                f"({letter_id})."
+            )
+
+        with self._write:
+            try:
+                self._index = pipeline.ensure_index(self.settings, on_progress=progress)
+            except RagError as err:
+                self._failed = f"De index kon niet worden gebouwd: {err}"
+
+    @property
+    def ready(self) -> bool:
+        return self._index is not None
+
+    @property
+    def status(self) -> str:
+        """One line for the app's header: what the index holds, or how far building is."""
+        if self._failed:
+            return self._failed
+        if self._index is None:
+            return self._status
+        ix = self._index
+        return f"Index: {len(ix.letters)} brieven, {len(ix.passages)} passages."
+
+    @property
+    def index(self) -> Index:
+        """The current index; IndexError_ (with the build status) while it is still being built."""
+        if self._index is None:
+            raise IndexError_(self.status + " Probeer het zo opnieuw.")
+        return self._index
+
+    def add_files(self, files: Sequence[Path], on_progress: pipeline.OnProgress | None = None) -> IngestReport:
+        """Add uploaded letter files; refuse wrong types, oversized and unreadable files with a reason."""
+        with self._write, tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
+            staged, refused = _stage(files, Path(tmp))
+            letters, bad = pipeline.read_letters(staged)
+            refused += [(Path(f).name, why.removeprefix(f"{f}: ")) for f, why in bad]
+            if not letters:
+                return IngestReport(refused=tuple(refused))
+            uploads = self.settings.index_dir / UPLOADS
+            uploads.mkdir(parents=True, exist_ok=True)
+            kept = [Path(shutil.copy2(letter.source, uploads / Path(letter.source).name)) for letter in letters]
+            fresh = self._fresh_copy()
+            _, report = pipeline.build_index(self.settings, kept, on_progress=_yielding(on_progress), index=fresh)
+            self._index = fresh
+        return dataclasses.replace(report, refused=tuple(refused) + report.refused)
+
+    def remove(self, letter_id: str) -> None:
+        """Remove a letter from the index (and its uploaded file, if it was uploaded)."""
+        with self._write:
+            fresh = self._fresh_copy()
+            source = Path(fresh.letters[letter_id].source) if letter_id in fresh.letters else None
+            pipeline.remove_letter(self.settings, letter_id, index=fresh)
+            self._index = fresh
+        if source and source.parent == self.settings.index_dir / UPLOADS:
+            source.unlink(missing_ok=True)
+
+    def _fresh_copy(self) -> Index:
+        """The stored index loaded anew (sharing the loaded embedder): the copy a writer may change."""
+        current = self.index
+        return Index.load(self.settings.index_dir, current.embedder, current.chunking)
+
+
+def _yielding(on_progress: pipeline.OnProgress | None) -> pipeline.OnProgress:
+    """on_progress, then a short pause: progress comes between embedding batches, when the
+    embedder's lock is free, and the pause lets a waiting question take it (locks are not fair)."""
+
+    def step(letter_id: str, done: int, total: int) -> None:
+        if on_progress:
+            on_progress(letter_id, done, total)
+        time.sleep(0.05)
+
+    return step
+
+
+def _stage(files: Sequence[Path], folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Copy acceptable files into folder under their own names; (name, reason) for the others."""
+    staged: list[Path] = []
+    refused: list[tuple[str, str]] = []
+    for file in map(Path, files):
+        name = safe_name(file.name)
+        if file.suffix.lower() not in SUFFIXES:
+            refused.append((file.name, "alleen .pdf- en .txt-bestanden kunnen worden toegevoegd."))
+        elif file.stat().st_size > MAX_UPLOAD_BYTES:
+            mb = MAX_UPLOAD_BYTES // (1024 * 1024)
+            refused.append((file.name, f"het bestand is groter dan {mb} MB."))
+        elif (folder / name).exists():
+            refused.append((file.name, "een bestand met deze naam zit al in deze upload."))
+        else:
+            staged.append(Path(shutil.copy2(file, folder / name)))
+    return staged, refused
+
+
+def safe_name(name: str) -> str:
+    """A file name that is safe to store: no folders, no leading dots, no control characters."""
+    base = re.sub(r"[\x00-\x1f/\\]", "_", Path(name).name).lstrip(".")
+    return base or "brief.txt"

@@ -1,0 +1,226 @@
+"""Answers, sources and letters as HTML for the app. Pure functions, no Gradio.
+
+Every piece of letter text, title, section and file name goes through html.escape:
+a letter that contains `<script>` shows those characters and runs nothing. Spans
+(quotes, footnote markers) are letter offsets, so a highlight lands exactly where
+the cited words stand in the letter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Sequence
+
+from rag.types import Answer, Citation, Footnote, Hit, IngestReport, Letter, Paragraph, Passage
+
+MONTHS = "januari februari maart april mei juni juli augustus september oktober november december".split()
+CITE = re.compile(r"\[(\d+)\]")
+QUOTE_GAP = re.compile(r"\s*(?:…|\.\.\.)\s*")  # between the pieces of a quote
+
+Span = tuple[int, int]
+
+
+def esc(text: object) -> str:
+    """Text (or None) as HTML text, quotes included so it is safe in attributes too."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def date_nl(day: dt.date | None) -> str:
+    """12 juli 2023; 'datum onbekend' without a date."""
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}" if day else "datum onbekend"
+
+
+def answer_markdown(text: str, turn: int = 0) -> str:
+    """The answer for the chat: escaped text in which every [n] links to source n of answer `turn`."""
+    return CITE.sub(lambda m: f'<a href="#cite-{turn}-{m[1]}" class="cite">[{m[1]}]</a>', esc(text))
+
+
+def markup(text: str, offset: int, marks: Sequence[Span] = (), footnotes: Sequence[Footnote] = ()) -> str:
+    """Escaped `text` (which starts at letter offset `offset`), the letter spans `marks`
+    in <mark> and the footnote markers of `footnotes` as superscripts."""
+    sups: list[Span] = []
+    for f in footnotes:
+        at = f.marker - offset
+        digits = str(f.number)
+        if 0 <= at and text[at : at + len(digits)] == digits:
+            sups.append((at, at + len(digits)))
+    local = [(max(0, a - offset), min(len(text), b - offset)) for a, b in marks]
+    hls = [(a, b) for a, b in local if a < b]
+    cuts = sorted({0, len(text), *(c for s in sups for c in s), *(c for s in hls for c in s)})
+    out = []
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        piece = esc(text[a:b])
+        if any(s <= a and b <= e for s, e in sups):
+            piece = f"<sup>{piece}</sup>"
+        if any(s <= a and b <= e for s, e in hls):
+            piece = f"<mark>{piece}</mark>"
+        out.append(piece)
+    return "".join(out)
+
+
+def quote_spans(passage: Passage, quote: str) -> tuple[Span, ...]:
+    """The letter spans of a citation's quote: each of its pieces (joined by "…") found word
+    for word in the passage's text or in one of its footnotes."""
+    spans: list[Span] = []
+    for piece in (q.strip() for q in QUOTE_GAP.split(quote)):
+        places = [(passage.text, passage.start), *((f.text, f.start) for f in passage.footnotes)]
+        found = next(((start + text.find(piece)) for text, start in places if piece and piece in text), None)
+        if found is not None:
+            spans.append((found, found + len(piece)))
+    return tuple(spans)
+
+
+def sources_html(answer: Answer | None, turn: int = 0, active: int | None = None) -> str:
+    """The sources panel of answer `turn`: a card per cited passage (card `active` marked),
+    then the other retrieved passages, collapsed."""
+    if answer is None:
+        return '<p class="empty">Stel een vraag; de bronnen van het antwoord verschijnen hier.</p>'
+    cited = {c.passage.id for c in answer.citations}
+    cards = "".join(_citation_card(c, c.n == active) for c in answer.citations)
+    if not cards:
+        cards = '<p class="empty">Geen bron geciteerd: de brieven geven hierop geen antwoord.</p>'
+    others = [(rank, h) for rank, h in enumerate(answer.hits, start=1) if h.passage.id not in cited]
+    rows = "".join(_hit_row(rank, h) for rank, h in others)
+    more = (
+        f'<details class="others"><summary>Andere gevonden passages ({len(others)}), niet geciteerd</summary>'
+        f"{rows}</details>"
+        if others
+        else ""
+    )
+    return f'<div class="sources" data-turn="{turn}">{cards}{more}</div>'
+
+
+def _where(p: Passage) -> str:
+    part = f" (deel {p.part})" if p.part else ""
+    section = f"{esc(p.section)} · " if p.section else ""
+    return f"{section}alinea {p.paragraph}{part}"
+
+
+def _open_link(p: Passage, n: int | None = None) -> str:
+    cite = f' data-n="{n}"' if n is not None else ""
+    return f'<a href="#" class="open" data-passage="{esc(p.id)}"{cite}>Open in brief</a>'
+
+
+def _citation_card(c: Citation, active: bool) -> str:
+    p = c.passage
+    spans = quote_spans(p, c.quote)
+    notes = "".join(f"<li><sup>{f.number}</sup> {markup(f.text, f.start, spans)}</li>" for f in p.footnotes)
+    notes = f'<ul class="notes">{notes}</ul>' if notes else ""
+    return (
+        f'<div class="src{" active" if active else ""}" id="src-{c.n}" data-cite="{c.n}">'
+        f'<div class="src-head"><span class="n">[{c.n}]</span> <b>{esc(p.letter_title)}</b>'
+        f' <span class="date">{date_nl(p.letter_date)}</span></div>'
+        f'<div class="where">{_where(p)}</div>'
+        f"<blockquote>{markup(p.text, p.start, spans, p.footnotes)}</blockquote>"
+        f"{notes}{_open_link(p, c.n)}</div>"
+    )
+
+
+def _hit_row(rank: int, h: Hit) -> str:
+    p = h.passage
+    scores = ", ".join(f"{esc(k)} {v:.3f}" for k, v in h.scores.items()) or f"{h.score:.3f}"
+    text = p.text if len(p.text) <= 400 else p.text[:400] + " …"
+    return (
+        f'<div class="hit"><div class="src-head">#{rank} <b>{esc(p.letter_title)}</b> · {_where(p)}</div>'
+        f'<div class="scores">score {h.score:.4f} ({scores})</div>'
+        f"<p>{esc(text)}</p>{_open_link(p)}</div>"
+    )
+
+
+def letter_html(letter: Letter, paragraph: int | None = None, marks: Sequence[Span] = ()) -> str:
+    """The whole letter: title, date, headings, numbered paragraphs and footnotes.
+
+    Paragraph `paragraph` is highlighted (class "hl", the view scrolls to it) and the
+    letter spans `marks` (the cited words, in it or in its footnotes) are marked."""
+    head = (
+        f'<div class="letter-head"><h3>{esc(letter.title)}</h3>'
+        f'<div class="date">{date_nl(letter.date)} · {esc(letter.id)}</div></div>'
+    )
+    body = []
+    headings = sorted(letter.headings)
+    for p in letter.paragraphs:
+        while headings and headings[0][0] < p.start:
+            start, end = headings.pop(0)
+            body.append(f'<h4 class="section">{esc(letter.text[start:end])}</h4>')
+        body.append(_paragraph(p, p.number == paragraph, marks))
+    target = next((p for p in letter.paragraphs if p.number == paragraph), None)
+    marked = {f.number for f in target.footnotes} if target else set()
+    notes = "".join(
+        f'<li id="fn-{f.number}" class="{"hl" if f.number in marked else ""}"><sup>{f.number}</sup> {markup(f.text, f.start, marks)}</li>'
+        for f in letter.footnotes
+    )
+    notes = f'<h4 class="section">Voetnoten</h4><ul class="notes">{notes}</ul>' if notes else ""
+    return f'<div class="letter" data-letter="{esc(letter.id)}">{head}{"".join(body)}{notes}</div>'
+
+
+def _paragraph(p: Paragraph, target: bool, marks: Sequence[Span]) -> str:
+    css = "par hl" if target else "par"
+    text = markup(p.text, p.start, marks if target else (), p.footnotes)
+    return f'<p id="par-{p.number}" class="{css}"><span class="num">{p.number}</span>{text}</p>'
+
+
+def ingest_html(report: IngestReport) -> str:
+    """What an upload did: the letters added or updated, and each refused file with its reason."""
+    items = [f'<li class="ok">Toegevoegd: <b>{esc(i)}</b></li>' for i in report.added]
+    items += [f'<li class="ok">Bijgewerkt: <b>{esc(i)}</b></li>' for i in report.updated]
+    items += [f'<li class="same">Al aanwezig, ongewijzigd: <b>{esc(i)}</b></li>' for i in report.unchanged]
+    items += [f'<li class="refused">Geweigerd: <b>{esc(f)}</b>: {esc(why)}</li>' for f, why in report.refused]
+    if not items:
+        items = ['<li class="same">Geen bestanden ontvangen.</li>']
+    return f'<ul class="ingest">{"".join(items)}</ul>'
+
+
+CSS = """
+#top {align-items: center}
+#status {text-align: right; color: var(--body-text-color-subdued)}
+#title h3 {margin: 0}
+#chat a.cite {color: var(--color-accent); font-weight: 600; text-decoration: none}
+.sources .src, .sources .hit {border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: 8px 10px; margin-bottom: 8px; background: var(--background-fill-primary)}
+.sources .src.active {border: 2px solid var(--color-accent)}
+.src-head .n {font-weight: bold; color: var(--color-accent)}
+.src-head .date, .where, .scores, .letter-head .date {color: var(--body-text-color-subdued); font-size: 0.9em}
+.sources blockquote {margin: 6px 0; padding-left: 8px; border-left: 3px solid var(--border-color-accent)}
+.sources mark, .letter mark {background: #fde68a; color: inherit; padding: 0 1px}
+.notes {font-size: 0.88em; margin: 4px 0; padding-left: 1em}
+.others summary {cursor: pointer; margin: 6px 0}
+a.open, a.cite {cursor: pointer}
+.letter .par {margin: 6px 0; padding: 4px 6px; border-radius: 6px}
+.letter .par .num {display: inline-block; min-width: 2em; color: var(--body-text-color-subdued); font-size: 0.85em}
+.letter .par.hl {background: #fff7d6; outline: 2px solid #f59e0b}
+.letter li.hl {background: #fff7d6}
+.letter h4.section {margin: 14px 0 4px}
+.ingest .refused {color: #b91c1c}
+.ingest .ok {color: #15803d}
+#letters table *, #eval-rows table * {font-family: var(--font) !important}
+"""
+
+# The browser half of the markup above, for gr.HTML(js_on_load=...). Citation clicks, in
+# the chat ([n] links) and in the sources panel ("Open in brief"), all become one `click`
+# event of the sources component: trigger('click', {turn, n, passage}).
+SOURCES_JS = """
+const send = (e) => {
+  const chat = e.target.closest && e.target.closest('#chat a.cite');
+  const open = e.target.closest && e.target.closest('#sources a.open');
+  if (!chat && !open) return;
+  e.preventDefault();
+  if (chat) {
+    const [turn, n] = chat.getAttribute('href').slice('#cite-'.length).split('-');
+    trigger('click', {turn: Number(turn), n: Number(n), passage: ''});
+  } else {
+    const turn = element.querySelector('.sources')?.dataset.turn;
+    trigger('click', {turn: Number(turn), n: Number(open.dataset.n || 0), passage: open.dataset.passage});
+  }
+};
+if (window.ragCiteClick) document.removeEventListener('click', window.ragCiteClick);
+window.ragCiteClick = send;
+document.addEventListener('click', send);
+"""
+# The letter view scrolls to its highlighted paragraph whenever it changes.
+LETTER_JS = """
+const go = () => element.querySelector('.par.hl')?.scrollIntoView({block: 'center'});
+new MutationObserver(() => setTimeout(go, 60)).observe(element, {childList: true, subtree: true});
+setTimeout(go, 60);
+"""
