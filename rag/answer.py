@@ -114,7 +114,7 @@ def follow(chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Se
     if not chosen:
         return []
     best = max(chosen, key=lambda s: s.score)
-    after = [s for s in sentences if s.passage == best.passage and s.start > best.start]
+    after = [s for s in sentences if s.passage == best.passage and best.start < s.start < best.passage.end]
     nxt = min(after, key=lambda s: s.start, default=None)
     if nxt is None or any(c.start == nxt.start and c.passage == nxt.passage for c in chosen):
         return list(chosen)
