@@ -22,15 +22,13 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from places import CORPUS, DATA, ROOT  # noqa: E402,F401  (re-exported for fixtures)
+
 from rag import corpus, pipeline  # noqa: E402
 from rag.embedding import Embedder, load_embedder  # noqa: E402
 from rag.settings import EmbeddingSettings, Settings  # noqa: E402
 from rag.store import Index  # noqa: E402
 from rag.types import Letter  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "corpus"
-DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, DATA
 from pdfs import make_pdf
+from places import CORPUS, DATA
 
 from rag.corpus import join_lines, parse_text, read_letter
 from rag.errors import CorpusError

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from places import ROOT
 
 from rag.errors import EvalError
 from rag.evaluate import Gold, covers, load_questions, locate, run_eval

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CORPUS
+from places import CORPUS
 
 from rag import pipeline
 from rag.embedding import Embedder
