@@ -10,7 +10,9 @@ from langchain_tests.unit_tests import EmbeddingsUnitTests
 from rag.interop import LetterEmbeddings, LetterRetriever
 
 
-class TestLetterEmbeddingsUnit(EmbeddingsUnitTests):
+class OurEmbeddings:
+    """What both standard suites need to build our LangChain Embeddings."""
+
     @pytest.fixture(autouse=True)
     def _embedder(self, embedder) -> None:  # type: ignore[no-untyped-def]
         type(self).loaded = embedder
@@ -24,18 +26,12 @@ class TestLetterEmbeddingsUnit(EmbeddingsUnitTests):
         return {"embedder": type(self).loaded}
 
 
-class TestLetterEmbeddings(EmbeddingsIntegrationTests):
-    @pytest.fixture(autouse=True)
-    def _embedder(self, embedder) -> None:  # type: ignore[no-untyped-def]
-        type(self).loaded = embedder
+class TestLetterEmbeddingsUnit(OurEmbeddings, EmbeddingsUnitTests):
+    pass
 
-    @property
-    def embeddings_class(self) -> type[LetterEmbeddings]:
-        return LetterEmbeddings
 
-    @property
-    def embedding_model_params(self) -> dict:
-        return {"embedder": type(self).loaded}
+class TestLetterEmbeddings(OurEmbeddings, EmbeddingsIntegrationTests):
+    pass
 
 
 class TestLetterRetriever(RetrieversIntegrationTests):
