@@ -48,15 +48,31 @@ def letter_files(paths: Iterable[Path]) -> Iterator[Path]:
 def read_letter(path: Path) -> Letter:
     """Read one .txt or .pdf file into a Letter; raise CorpusError saying what is wrong."""
     if not path.is_file():
-        raise CorpusError(f"{path}: no such file. Give the path of a .txt or .pdf letter.")
+        raise _refuse(
+            path,
+            "no such file. Give the path of a .txt or .pdf letter.",
+            "bestand niet gevonden. Geef het pad van een brief als .txt of .pdf.",
+        )
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise CorpusError(f"{path}: unknown file type '{suffix or '(none)'}'. Give a .txt or .pdf letter.")
+        raise _refuse(
+            path,
+            f"unknown file type '{suffix or '(none)'}'. Give a .txt or .pdf letter.",
+            f"onbekend bestandstype '{suffix or '(geen)'}'. Voeg een brief toe als .txt of .pdf.",
+        )
     if "#" in path.stem:
-        raise CorpusError(f"{path}: the file name may not contain '#'; rename the file.")
+        raise _refuse(
+            path,
+            "the file name may not contain '#'; rename the file.",
+            "de bestandsnaam mag geen '#' bevatten; hernoem het bestand.",
+        )
     data = path.read_bytes()
     if not data.strip():
-        raise CorpusError(f"{path}: the file is empty. Export the letter's text again.")
+        raise _refuse(
+            path,
+            "the file is empty. Export the letter's text again.",
+            "het bestand is leeg. Exporteer de tekst van de brief opnieuw.",
+        )
     raw = _pdf_text(path, data) if suffix == ".pdf" else _decode(path, data)
     meta = _sidecar(path)
     return parse_text(raw, letter_id=path.stem, source=str(path), sha256=_sha256(data, meta), meta=meta)
@@ -73,7 +89,11 @@ def parse_text(raw: str, letter_id: str, source: str = "", sha256: str = "", met
         title = meta["title"]
     letter = _assemble(blocks, notes, title, letter_id)
     if not letter["paragraphs"]:
-        raise CorpusError(f"{source or letter_id}: no paragraphs of text found. Is this a letter?")
+        raise _refuse(
+            source or letter_id,
+            "no paragraphs of text found. Is this a letter?",
+            "geen alinea's tekst gevonden. Is dit een brief?",
+        )
     return Letter(
         id=letter_id,
         title=title,
@@ -298,16 +318,24 @@ def _paragraphs(text: str, raw: list[dict], spans: dict, markers: dict[int, int]
 
 def _decode(path: Path, data: bytes) -> str:
     if b"\x00" in data[:4096]:
-        raise CorpusError(f"{path}: this is binary data, not text. Give the letter as .txt (UTF-8) or .pdf.")
+        raise _refuse(
+            path, "this is binary data, not text. " + _AS_TEXT, "dit zijn binaire gegevens, geen tekst. " + _ALS_TEKST
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise CorpusError(
-            f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} at position {err.start}). Save it as UTF-8."
+        raise _refuse(
+            path,
+            f"not UTF-8 text (byte 0x{data[err.start]:02x} at position {err.start}). Save it as UTF-8.",
+            f"geen UTF-8-tekst (byte 0x{data[err.start]:02x} op positie {err.start}). Sla het op als UTF-8.",
         ) from None
     controls = sum(1 for c in text if ord(c) < 32 and c not in "\n\r\t\f")
     if controls > max(3, len(text) // 100):
-        raise CorpusError(f"{path}: looks like binary data, not text. Give the letter as .txt (UTF-8) or .pdf.")
+        raise _refuse(
+            path,
+            "looks like binary data, not text. " + _AS_TEXT,
+            "lijkt op binaire gegevens, geen tekst. " + _ALS_TEKST,
+        )
     return text
 
 
@@ -322,12 +350,24 @@ def _pdf_text(path: Path, data: bytes) -> str:
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
-            raise CorpusError(f"{path}: the PDF is encrypted. Save an unencrypted copy and add that.")
+            raise _refuse(
+                path,
+                "the PDF is encrypted. Save an unencrypted copy and add that.",
+                "de PDF is versleuteld. Sla een onversleutelde kopie op en voeg die toe.",
+            )
         pages = [page.extract_text(extraction_mode="layout") or "" for page in reader.pages]
     except (PdfReadError, ValueError, KeyError, TypeError) as err:
-        raise CorpusError(f"{path}: not a readable PDF ({err}). Export the letter to PDF again.") from None
+        raise _refuse(
+            path,
+            f"not a readable PDF ({err}). Export the letter to PDF again.",
+            f"geen leesbare PDF ({err}). Exporteer de brief opnieuw naar PDF.",
+        ) from None
     if sum(len(p.strip()) for p in pages) < 20:
-        raise CorpusError(f"{path}: the PDF has no text layer (scanned images?). Run OCR on it first.")
+        raise _refuse(
+            path,
+            "the PDF has no text layer (scanned images?). Run OCR on it first.",
+            "de PDF heeft geen tekstlaag (gescande afbeeldingen?). Laat er eerst OCR op los.",
+        )
     return "\n".join(" " + _tidy_page(p) for p in pages if p.strip())
 
 
@@ -345,9 +385,17 @@ def _sidecar(path: Path) -> dict:
     try:
         meta = json.loads(side.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
-        raise CorpusError(f"{side}: not valid JSON ({err}). Fix or remove the sidecar file.") from None
+        raise _refuse(
+            side,
+            f"not valid JSON ({err}). Fix or remove the sidecar file.",
+            f"geen geldige JSON ({err}). Herstel of verwijder dit metadatabestand.",
+        ) from None
     if not isinstance(meta, dict):
-        raise CorpusError(f"{side}: must hold a JSON object with title, date, kamerstuk, url.")
+        raise _refuse(
+            side,
+            "must hold a JSON object with title, date, kamerstuk, url.",
+            "moet een JSON-object bevatten met title, date, kamerstuk, url.",
+        )
     return {k: str(v) for k, v in meta.items() if k in ("title", "date", "kamerstuk", "url") and v}
 
 
@@ -357,12 +405,25 @@ def _date(meta: dict, title: str, source: str) -> dt.date | None:
         try:
             return dt.date.fromisoformat(meta["date"])
         except ValueError:
-            raise CorpusError(f"{source}: sidecar date '{meta['date']}' is not YYYY-MM-DD.") from None
+            raise _refuse(
+                source,
+                f"sidecar date '{meta['date']}' is not YYYY-MM-DD.",
+                f"de datum '{meta['date']}' in het metadatabestand is niet JJJJ-MM-DD.",
+            ) from None
     found = _DATE.findall(title)
     if not found:
         return None
     day, month, year = found[-1]
     return dt.date(int(year), _MONTHS.split().index(month.lower()) + 1, int(day))
+
+
+_AS_TEXT = "Give the letter as .txt (UTF-8) or .pdf."
+_ALS_TEKST = "Voeg de brief toe als .txt (UTF-8) of .pdf."
+
+
+def _refuse(path: Path | str, english: str, dutch: str) -> CorpusError:
+    """The error for a file that cannot be read, in English and (for the app) in Dutch."""
+    return CorpusError(f"{path}: {english}", nl=f"{path}: {dutch}")
 
 
 def _sha256(data: bytes, meta: dict) -> str:

@@ -2,7 +2,12 @@
 
 
 class RagError(Exception):
-    """Base of every error a user can cause; the CLI and app show its message."""
+    """Base of every error a user can cause; the CLI and app show its message.
+    `nl` is the message in Dutch where one is given (the app speaks Dutch)."""
+
+    def __init__(self, message: str, nl: str | None = None) -> None:
+        super().__init__(message)
+        self.nl = nl or message
 
 
 class CorpusError(RagError):

@@ -88,7 +88,7 @@ class LiveIndex:
         """Add uploaded letter files; refuse wrong types, oversized and unreadable files with a reason."""
         with self._write, tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
             staged, refused = _stage(files, Path(tmp))
-            letters, bad = pipeline.read_letters(staged)
+            letters, bad = pipeline.read_letters(staged, dutch=True)
             refused += [(Path(f).name, why.removeprefix(f"{f}: ")) for f, why in bad]
             if not letters:
                 return IngestReport(refused=tuple(refused))

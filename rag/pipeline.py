@@ -82,8 +82,9 @@ def build_index(
     return index, IngestReport(tuple(added), tuple(updated), tuple(unchanged), tuple(refused))
 
 
-def read_letters(paths: Sequence[Path]) -> tuple[list[Letter], list[tuple[str, str]]]:
-    """Parse every letter file under paths: the letters, and (file, reason) for each refused one."""
+def read_letters(paths: Sequence[Path], dutch: bool = False) -> tuple[list[Letter], list[tuple[str, str]]]:
+    """Parse every letter file under paths: the letters, and (file, reason) for each refused
+    one; the reasons in Dutch if `dutch` (for the app)."""
     letters: list[Letter] = []
     refused: list[tuple[str, str]] = []
     seen: dict[str, str] = {}
@@ -91,13 +92,15 @@ def read_letters(paths: Sequence[Path]) -> tuple[list[Letter], list[tuple[str, s
         try:
             letter = corpus.read_letter(path)
         except CorpusError as err:
-            refused.append((str(path), str(err)))
+            refused.append((str(path), err.nl if dutch else str(err)))
             continue
         if letter.id in seen:
             refused.append(
                 (
                     str(path),
-                    f"{path}: a letter with id '{letter.id}' is already read from {seen[letter.id]}; rename one.",
+                    f"{path}: een brief met id '{letter.id}' is al gelezen uit {seen[letter.id]}; hernoem er een."
+                    if dutch
+                    else f"{path}: a letter with id '{letter.id}' is already read from {seen[letter.id]}; rename one.",
                 )
             )
             continue

@@ -191,6 +191,7 @@ def test_bad_input_raises_a_corpus_error_naming_the_file(tmp_path: Path, name: s
     with pytest.raises(CorpusError, match=re.escape(reason)) as caught:
         read_letter(path)
     assert name in str(caught.value)
+    assert name in caught.value.nl and caught.value.nl != str(caught.value)  # the app shows it in Dutch
 
 
 def test_an_encrypted_pdf_is_refused(tmp_path: Path) -> None:

@@ -95,6 +95,7 @@ def test_a_broken_upload_shows_the_error_and_keeps_the_index(page: Page, shot, a
     refused = page.locator("#ingest-result .refused")
     expect(refused).to_have_count(2, timeout=30_000)
     expect(refused.nth(0)).to_contain_text("kapotte-brief.pdf")
+    expect(refused.nth(0)).to_contain_text("geen leesbare PDF")
     expect(refused.nth(1)).to_contain_text("lege-brief.txt")
     expect(rows).to_have_count(len(before["letters"]) + 1)
     assert json.loads(manifest.read_text())["corpus_hash"] == before["corpus_hash"]
