@@ -33,6 +33,7 @@ def main() -> None:
     stages: dict[str, list[float]] = {}
     for _ in range(args.repeat):
         for q in questions:
+            index.forget_queries()  # a new question each time: no remembered vector
             answer = pipeline.ask(q, index, settings)
             for stage, ms in answer.timings_ms.items():
                 stages.setdefault(stage, []).append(ms)
