@@ -187,7 +187,8 @@ def resolve_follow_up(question: str, previous: str | None) -> str:
         return question
     words = re.findall(r"\w+", question)
     cue = _FOLLOW_UP.match(question.strip())
-    if not cue and len(words) > 3:
+    bare = re.match(rf"(?i)({_PREPOSITION})\s+", question.strip()) and len(words) <= 3  # "In Madrid?"
+    if not cue and not bare:
         return question
     focus = question.strip()[cue.end() if cue else 0 :].strip(" ?.!")
     if not focus:

@@ -21,10 +21,10 @@ from rag.types import Answer
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    if args.index:
-        settings = dataclasses.replace(settings, index_dir=Path(args.index))
     try:
+        settings = Settings.from_env()
+        if args.index:
+            settings = dataclasses.replace(settings, index_dir=Path(args.index))
         return int(args.run(args, settings) or 0)
     except RagError as err:
         print(f"rag: {err}", file=sys.stderr)

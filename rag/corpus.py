@@ -345,7 +345,6 @@ def _pdf_text(path: Path, data: bytes) -> str:
     import io
 
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -356,7 +355,9 @@ def _pdf_text(path: Path, data: bytes) -> str:
                 "de PDF is versleuteld. Sla een onversleutelde kopie op en voeg die toe.",
             )
         pages = [page.extract_text(extraction_mode="layout") or "" for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, TypeError) as err:
+    except CorpusError:
+        raise
+    except Exception as err:  # noqa: BLE001 - pypdf raises many kinds on a damaged file; refuse only that file
         raise _refuse(
             path,
             f"not a readable PDF ({err}). Export the letter to PDF again.",

@@ -82,10 +82,21 @@ def load_questions(path: Path, letters: dict[str, str]) -> list[Question]:
     """Read an eval file; EvalError naming the line for malformed lines, unknown letters, lost quotes."""
     if not Path(path).is_file():
         raise EvalError(f"{path}: no such evaluation file.")
-    questions = []
-    for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as err:
+        raise EvalError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}). Save it as UTF-8.") from None
+    questions: list[Question] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(lines, start=1):
         if raw.strip():
-            questions.append(_question(path, number, raw, letters))
+            q = _question(path, number, raw, letters)
+            if q.id in seen:
+                raise EvalError(
+                    f"{path}:{number}: id '{q.id}' was already used on line {seen[q.id]}; ids must be unique."
+                )
+            seen[q.id] = number
+            questions.append(q)
     if not questions:
         raise EvalError(f"{path}: no questions in the file.")
     return questions
@@ -102,9 +113,13 @@ def _question(path: Path, number: int, raw: str, letters: dict[str, str]) -> Que
         raise EvalError(f"{where}: missing field(s) {', '.join(missing)} (see evals/README.md).")
     if row["type"] not in TYPES:
         raise EvalError(f"{where}: unknown type '{row['type']}'; use one of {', '.join(TYPES)}.")
+    if not isinstance(row["gold"], list) or not isinstance(row["question"], str):
+        raise EvalError(f"{where}: 'question' must be a string and 'gold' a list (see evals/README.md).")
     gold = []
     for item in row["gold"]:
-        letter = item.get("letter") if isinstance(item, dict) else None
+        if not isinstance(item, dict) or not isinstance(item.get("quote"), str):
+            raise EvalError(f"{where}: each gold item needs a 'letter' and a 'quote' string.")
+        letter = item.get("letter")
         if letter not in letters:
             known = ", ".join(sorted(letters))
             raise EvalError(f"{where}: unknown letter '{letter}' in gold (the index holds: {known}).")

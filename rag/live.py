@@ -61,7 +61,10 @@ class LiveIndex:
             try:
                 self._index = pipeline.ensure_index(self.settings, on_progress=progress)
             except RagError as err:
-                self._failed = f"De index kon niet worden gebouwd: {err}"
+                self._failed = f"De index kon niet worden gebouwd: {err.nl}"
+            except Exception as err:  # noqa: BLE001 - a build thread that dies silently would leave "wordt gebouwd" forever
+                self._failed = f"De index kon niet worden gebouwd ({type(err).__name__}: {err})."
+                raise
 
     @property
     def ready(self) -> bool:
@@ -97,7 +100,7 @@ class LiveIndex:
             kept = [Path(shutil.copy2(letter.source, uploads / Path(letter.source).name)) for letter in letters]
             fresh = self._fresh_copy()
             _, report = pipeline.build_index(self.settings, kept, on_progress=_yielding(on_progress), index=fresh)
-            self._index = fresh
+            self._index = pipeline.warm(fresh)  # ready before the first question sees it
         return dataclasses.replace(report, refused=tuple(refused) + report.refused)
 
     def remove(self, letter_id: str) -> None:
@@ -106,7 +109,7 @@ class LiveIndex:
             fresh = self._fresh_copy()
             source = Path(fresh.letters[letter_id].source) if letter_id in fresh.letters else None
             pipeline.remove_letter(self.settings, letter_id, index=fresh)
-            self._index = fresh
+            self._index = pipeline.warm(fresh)  # ready before the first question sees it
         if source and source.parent == self.settings.index_dir / UPLOADS:
             source.unlink(missing_ok=True)
 

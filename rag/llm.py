@@ -10,8 +10,11 @@ removed, and if too little survives the extractive answer is given instead (`mod
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
+import threading
 from collections.abc import Collection, Generator, Sequence
 from dataclasses import dataclass
 
@@ -50,8 +53,10 @@ class Verified:
     notes: tuple[str, ...]
 
 
+@functools.lru_cache(maxsize=4)
 def chat_model(settings: AnswerSettings):  # type: ignore[no-untyped-def]
-    """The LangChain chat model the settings name (imported only when asked for)."""
+    """The LangChain chat model the settings name (imported only when asked for; made once
+    per settings, so a local GGUF model is loaded once, not per question)."""
     provider = settings.llm_provider
     try:
         if provider == "openai":
@@ -93,6 +98,9 @@ def chat_model(settings: AnswerSettings):  # type: ignore[no-untyped-def]
     raise LLMError(f"RAG_ANSWER_LLM_PROVIDER={provider!r}: use 'openai', 'ollama' or 'llamacpp'.")
 
 
+_IN_PROCESS = threading.Lock()  # the loaded GGUF model is not thread-safe
+
+
 def messages(question: str, hits: Sequence[Hit]) -> list[tuple[str, str]]:
     """The chat: system rules, then the numbered passages and the question."""
     no_answer = extractive.NO_ANSWER_EN if extractive.language(question) == "en" else extractive.NO_ANSWER_NL
@@ -120,13 +128,20 @@ def answer_stream(
         return extractive.abstain(question, hits, "no passage was retrieved")
     model = model if model is not None else chat_model(settings)
     parts: list[str] = []
+    # an in-process llama.cpp model serves one question at a time; servers queue for themselves
+    guard = _IN_PROCESS if settings.llm_provider == "llamacpp" else contextlib.nullcontext()
     try:
-        for chunk in model.stream(messages(question, hits)):
-            token = chunk.content if isinstance(chunk.content, str) else ""
-            parts.append(token)
-            yield token
-    except (ConnectionError, OSError) as err:
-        raise LLMError(f"The LLM at {settings.llm_base_url or settings.llm_provider} failed: {err}") from None
+        with guard:
+            for chunk in model.stream(messages(question, hits)):
+                token = chunk.content if isinstance(chunk.content, str) else ""
+                parts.append(token)
+                yield token
+    except Exception as err:  # noqa: BLE001 - clients raise their own kinds (openai, httpx, ollama, llama.cpp)
+        where = settings.llm_base_url or settings.llm_provider
+        raise LLMError(
+            f"The LLM at {where} failed ({type(err).__name__}: {err}). Is it running? Or ask without it.",
+            nl=f"Het taalmodel op {where} gaf een fout ({type(err).__name__}). Draait het? Of vraag zonder taalmodel.",
+        ) from None
     return finish(question, "".join(parts), hits, settings, embedder, known_words)
 
 

@@ -27,7 +27,7 @@ def open_index(settings: Settings, create: bool = False) -> Index:
     embedder = load_embedder(settings.embedding)
     if create and not (settings.index_dir / MANIFEST).exists():
         return Index(settings.index_dir, embedder, settings.chunking)
-    return Index.load(settings.index_dir, embedder, settings.chunking)
+    return warm(Index.load(settings.index_dir, embedder, settings.chunking))
 
 
 def ensure_index(settings: Settings, on_progress: OnProgress | None = None) -> Index:
@@ -77,7 +77,7 @@ def build_index(
                 on_progress(letter_id, done, total)
 
         index.add(letter, pieces[letter.id], step)
-    if todo or rebuild or not (settings.index_dir / MANIFEST).exists():
+    if todo or (rebuild and index.letters):  # never store an index that holds nothing
         index.save()
     return index, IngestReport(tuple(added), tuple(updated), tuple(unchanged), tuple(refused))
 
@@ -117,6 +117,23 @@ def remove_letter(settings: Settings, letter_id: str, index: Index | None = None
     return index
 
 
+def answer_context(index: Index) -> tuple[set[str], CachedEmbedder]:
+    """What composing an answer needs from the index, computed once per index state: the
+    letters' vocabulary and an embedder that knows the stored sentence vectors."""
+    known = index.derived("vocabulary", lambda: vocabulary(letter.text for letter in index.letters.values()))
+    embedder = index.derived(
+        "sentences", lambda: CachedEmbedder(index.embedder, index.sentence_vectors(), index.embed_query)
+    )
+    return known, embedder
+
+
+def warm(index: Index) -> Index:
+    """Build the index's lazy parts now (BM25, vocabulary, sentence vectors), not in a question."""
+    _ = index.lexical
+    answer_context(index)
+    return index
+
+
 def ask(question: str, index: Index, settings: Settings, history: Sequence[Answer] = ()) -> Answer:
     """Retrieve passages for the question and compose a cited answer.
 
@@ -143,10 +160,7 @@ def ask_stream(
     resolved = resolve_follow_up(question, history[-1].question if history else None)
     hits = retrieve(resolved, index, settings.retrieval, timings)
     clock = time.perf_counter()
-    known = index.derived("vocabulary", lambda: vocabulary(letter.text for letter in index.letters.values()))
-    embedder = index.derived(
-        "sentences", lambda: CachedEmbedder(index.embedder, index.sentence_vectors(), index.embed_query)
-    )
+    known, embedder = answer_context(index)
     if settings.answer.mode == "llm":
         from rag import llm  # LangChain chat models are an optional extra
 

@@ -17,6 +17,7 @@ from rag.types import Answer, Citation, Footnote, Hit, IngestReport, Letter, Par
 
 MONTHS = "januari februari maart april mei juni juli augustus september oktober november december".split()
 CITE = re.compile(r"\[(\d+)\]")
+_MARKDOWN = re.compile(r"[\\`*_\[\]()#!|~]")  # characters Markdown would act on
 QUOTE_GAP = re.compile(r"\s*(?:…|\.\.\.)\s*")  # between the pieces of a quote
 
 Span = tuple[int, int]
@@ -33,8 +34,16 @@ def date_nl(day: dt.date | None) -> str:
 
 
 def answer_markdown(text: str, turn: int = 0) -> str:
-    """The answer for the chat: escaped text in which every [n] links to source n of answer `turn`."""
-    return CITE.sub(lambda m: f'<a href="#cite-{turn}-{m[1]}" class="cite">[{m[1]}]</a>', esc(text))
+    """The answer for the chat: text escaped for HTML and for Markdown (letters and LLM tokens
+    may hold `[x](url)`, `*` or `#`), in which every [n] links to source n of answer `turn`."""
+    pieces = CITE.split(text)  # text, number, text, number, ..., text
+    out = []
+    for i, piece in enumerate(pieces):
+        if i % 2:
+            out.append(f'<a href="#cite-{turn}-{piece}" class="cite">[{piece}]</a>')
+        else:
+            out.append(esc(_MARKDOWN.sub(r"\\\g<0>", piece)))  # Markdown first: esc() makes entities with '#'
+    return "".join(out)
 
 
 def markup(text: str, offset: int, marks: Sequence[Span] = (), footnotes: Sequence[Footnote] = ()) -> str:

@@ -118,7 +118,7 @@ def _plots(directory: Path, result: dict) -> list[Path]:
     paths = []
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, s in systems.items():
-        ax.plot(CUTOFFS, [s["overall"][f"recall@{k}"] for k in CUTOFFS], marker="o", label=name)
+        ax.plot(CUTOFFS, [s["overall"].get(f"recall@{k}", math.nan) for k in CUTOFFS], marker="o", label=name)
     ax.set(xlabel="k", ylabel="recall@k", title="Recall@k per system", ylim=(0, 1.02), xticks=CUTOFFS)
     ax.legend()
     paths.append(_save(fig, directory / "recall_at_k.png"))

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
@@ -55,27 +56,32 @@ class Index:
         self._lexical: LexicalIndex | None = None  # built on first use, dropped on change
         self._derived: dict[str, Any] = {}  # other things computed from the contents, dropped on change
         self._queries: dict[str, np.ndarray] = {}
+        self._cache_lock = threading.RLock()  # questions run in parallel threads (the app)
 
     def derived(self, key: str, build: Callable[[], T]) -> T:
         """Something computed from the index's contents once (e.g. the letters' vocabulary),
         kept until the next add or remove."""
-        if key not in self._derived:
-            self._derived[key] = build()
-        return self._derived[key]
+        with self._cache_lock:
+            if key not in self._derived:
+                self._derived[key] = build()
+            return self._derived[key]
 
     def embed_query(self, text: str) -> np.ndarray:
         """The question's vector; remembered, since retrieval and the answer both need it."""
-        vector = self._queries.get(text)
+        with self._cache_lock:
+            vector = self._queries.get(text)
         if vector is None:
             vector = self.embedder.embed_queries([text])[0]
-            if len(self._queries) >= 256:
-                self._queries.pop(next(iter(self._queries)), None)
-            self._queries[text] = vector
+            with self._cache_lock:
+                if len(self._queries) >= 256:
+                    self._queries.pop(next(iter(self._queries)), None)
+                self._queries[text] = vector
         return vector
 
     def forget_queries(self) -> None:
         """Drop remembered question vectors (so a timing includes embedding the question)."""
-        self._queries.clear()
+        with self._cache_lock:
+            self._queries.clear()
 
     def sentence_vectors(self) -> dict[str, np.ndarray]:
         """The text of every embedded sentence (and footnote) with its vector."""
@@ -85,9 +91,10 @@ class Index:
 
     @property
     def lexical(self) -> LexicalIndex:
-        if self._lexical is None:
-            self._lexical = LexicalIndex([p.indexed_text for p in self.passages])
-        return self._lexical
+        with self._cache_lock:
+            if self._lexical is None:
+                self._lexical = LexicalIndex([p.indexed_text for p in self.passages])
+            return self._lexical
 
     # --- changing -------------------------------------------------------------------
 
@@ -188,8 +195,9 @@ class Index:
         with _locked(self.directory):
             data = self.directory / f"data-{time.time_ns()}"
             data.mkdir()
-            faiss.write_index(self._vectors, str(data / "vectors.faiss"))
-            faiss.write_index(self._sentences, str(data / "sentences.faiss"))
+            for name, vectors in (("vectors.faiss", self._vectors), ("sentences.faiss", self._sentences)):
+                faiss.write_index(vectors, str(data / name))
+                _fsync(data / name)
             _write_lines(data / "sentences.jsonl", ({"sentence": list(u)} for u in self.sentences))
             _write_lines(data / "passages.jsonl", (records.passage(p) for p in self.passages))
             _write_lines(data / "letters.jsonl", (records.letter(l) for l in self.letters.values()))
@@ -197,7 +205,9 @@ class Index:
             tmp = self.directory / (MANIFEST + ".tmp")
             tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
             _fsync(tmp)
+            _fsync(data)  # the new folder's entries are on disk before the manifest names it
             os.replace(tmp, self.directory / MANIFEST)
+            _fsync(self.directory)  # ... and the swap is on disk before the old data goes
             for old in self.directory.glob("data-*"):
                 if old.name != data.name:
                     shutil.rmtree(old, ignore_errors=True)
@@ -206,11 +216,18 @@ class Index:
     def load(cls, directory: Path, embedder: Embedder, chunking: ChunkingSettings) -> Index:
         """Load an index; refuse one built with another embedder or chunking, saying how to rebuild."""
         directory = Path(directory)
-        manifest = read_manifest(directory)
-        _check_compatible(directory, manifest, embedder, chunking)
-        data = directory / manifest["data"]
+        with _locked(directory, shared=True):  # a writer may not delete the data we read
+            manifest = read_manifest(directory)
+            _check_compatible(directory, manifest, embedder, chunking)
+            index = cls._read(directory, manifest, embedder, chunking)
+        _ = index.lexical  # build it now, not on the first question
+        return index
+
+    @classmethod
+    def _read(cls, directory: Path, manifest: dict, embedder: Embedder, chunking: ChunkingSettings) -> Index:
         index = cls(directory, embedder, chunking)
         try:
+            data = directory / manifest["data"]
             index._vectors = faiss.read_index(str(data / "vectors.faiss"))
             index._sentences = faiss.read_index(str(data / "sentences.faiss"))
             index.sentences = [tuple(r["sentence"]) for r in _read_lines(data / "sentences.jsonl")]  # type: ignore[misc]
@@ -225,7 +242,6 @@ class Index:
             raise IndexError_(
                 f"The index at {directory} is damaged (vectors and passages differ). Rebuild it: rag ingest --rebuild"
             )
-        _ = index.lexical  # build it now, not on the first question
         return index
 
     def _count(self, letter_id: str) -> int:
@@ -276,9 +292,15 @@ def _check_compatible(directory: Path, manifest: dict, embedder: Embedder, chunk
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    with open(directory / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def _locked(directory: Path, shared: bool = False) -> Iterator[None]:
+    """Writers exclusive, readers shared; no lock where the folder cannot hold a lock file."""
+    try:
+        handle = open(directory / ".lock", "a")  # noqa: SIM115
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:

@@ -42,6 +42,16 @@ def test_answer_links_every_citation_to_its_turn_and_escapes_text() -> None:
     assert "<b>" not in out and "&lt;b&gt;dit&lt;/b&gt;" in out
 
 
+def test_answer_text_cannot_make_markdown_links_or_formatting() -> None:
+    out = render.answer_markdown(
+        "Zie [hier](http://x.example) of ![b](http://x/p.png) en *vet* van Oekraïne's steun [2]."
+    )
+    assert "](" not in out.replace("\\](", "").replace("\\(", "")  # every bracket and paren escaped
+    assert "\\[hier\\]\\(http://x.example\\)" in out and "\\*vet\\*" in out
+    assert "&#x27;" in out  # the entity stays whole
+    assert '<a href="#cite-0-2" class="cite">[2]</a>' in out
+
+
 def test_quote_spans_point_at_the_quote_in_the_letter(letters: dict[str, Letter]) -> None:
     p = passage(letters[VILNIUS], 7)
     [(start, end)] = render.quote_spans(p, QUOTE)
@@ -124,7 +134,8 @@ def test_html_in_a_letter_renders_inert() -> None:
     ]
     for out in views:
         assert "<script" not in out and "<img" not in out
-        assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;" in out
+        # shown as text (the chat's Markdown view also escapes the underscores: window.\\_\\_xss)
+        assert "&lt;script&gt;window." in out and "xss = 1&lt;/script&gt;" in out
 
 
 def test_ingest_report_escapes_file_names_and_lists_reasons() -> None:
