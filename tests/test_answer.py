@@ -19,15 +19,9 @@ CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
 
 @pytest.fixture(scope="session")
-def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return dataclasses.replace(Settings(), index_dir=tmp_path_factory.mktemp("index"), corpus_dir=CORPUS)
-
-
-@pytest.fixture(scope="session")
-def index(settings: Settings) -> pipeline.Index:
-    built, report = pipeline.build_index(settings, [CORPUS])
-    assert len(report.added) == 2
-    return built
+def settings(built_index_dir: Path) -> Settings:
+    """The settings of the session's index of corpus/ (conftest's `index` fixture)."""
+    return dataclasses.replace(Settings(), index_dir=built_index_dir, corpus_dir=CORPUS)
 
 
 @pytest.fixture(scope="session")

@@ -19,12 +19,26 @@ PASSAGE_FIELDS = {
     "letter_date",
     "section",
     "paragraph",
+    "part",
     "text",
     "start",
     "end",
     "footnotes",
 }
-ASK_FIELDS = {"question", "answer", "abstained", "mode", "citations", "passages", "timings_ms"}
+ASK_FIELDS = {"question", "answer", "abstained", "mode", "citations", "passages", "timings_ms", "notes"}
+CITATION_FIELDS = {"n", "passage_id", "letter_id", "letter_title", "section", "paragraph", "quote"}
+HIT_FIELDS = {
+    "rank",
+    "passage_id",
+    "letter_id",
+    "letter_title",
+    "letter_date",
+    "section",
+    "paragraph",
+    "score",
+    "scores",
+}
+HIT_FIELDS |= {"text", "footnotes", "start", "end"}
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -37,7 +51,7 @@ def test_passages_json_has_one_object_per_passage(capsys, built_index_dir: Path,
     code, out, _ = run(capsys, "passages", "--json", "--index", str(built_index_dir))
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(rows) == len(index.passages)
-    assert all(PASSAGE_FIELDS <= set(r) for r in rows)
+    assert all(set(r) == PASSAGE_FIELDS for r in rows)  # exactly the documented fields
     footnoted = next(r for r in rows if r["footnotes"])
     assert {"number", "text", "start", "end"} <= set(footnoted["footnotes"][0])
 
@@ -46,7 +60,9 @@ def test_ask_json_gives_the_documented_shape(capsys, built_index_dir: Path) -> N
     question = "Hoeveel heeft Nederland bijgedragen aan het UCAP-fonds?"
     code, out, _ = run(capsys, "ask", question, "--json", "--k", "3", "--index", str(built_index_dir))
     answer = json.loads(out)
-    assert code == 0 and ASK_FIELDS <= set(answer)
+    assert code == 0 and set(answer) == ASK_FIELDS
+    assert answer["citations"] and all(set(c) == CITATION_FIELDS for c in answer["citations"])
+    assert all(set(p) == HIT_FIELDS for p in answer["passages"])
     assert len(answer["passages"]) == 3 and [p["rank"] for p in answer["passages"]] == [1, 2, 3]
     assert "total" in answer["timings_ms"]
     cited = {c["passage_id"] for c in answer["citations"]}
