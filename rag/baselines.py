@@ -52,10 +52,14 @@ def langchain_default(index: Index, embedding: EmbeddingSettings, depth: int) ->
 
     from rag.interop import LetterEmbeddings
 
-    texts = {lid: _raw_text(letter.source) or letter.text for lid, letter in index.letters.items()}
-    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
-    docs = splitter.create_documents(list(texts.values()), metadatas=[{"letter": lid} for lid in texts])
-    store = FAISS.from_documents(docs, LetterEmbeddings(index.embedder))
+    def build() -> tuple[dict[str, str], FAISS]:
+        texts = {lid: _raw_text(letter.source) or letter.text for lid, letter in index.letters.items()}
+        splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
+        docs = splitter.create_documents(list(texts.values()), metadatas=[{"letter": lid} for lid in texts])
+        return texts, FAISS.from_documents(docs, LetterEmbeddings(index.embedder))
+
+    # embedding every chunk takes a while on a CPU: once per state of the index, not per eval run
+    texts, store = index.derived("baseline:langchain-default", build)
 
     def search(question: str) -> list[Unit]:
         found = store.similarity_search(question, k=depth)
