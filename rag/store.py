@@ -62,9 +62,11 @@ class Index:
         """Something computed from the index's contents once (e.g. the letters' vocabulary),
         kept until the next add or remove."""
         with self._cache_lock:
-            if key not in self._derived:
-                self._derived[key] = build()
-            return self._derived[key]
+            if key in self._derived:
+                return self._derived[key]
+        value = build()  # outside the lock: a slow build (an eval baseline) must not hold up questions
+        with self._cache_lock:
+            return self._derived.setdefault(key, value)
 
     def embed_query(self, text: str) -> np.ndarray:
         """The question's vector; remembered, since retrieval and the answer both need it."""
