@@ -38,6 +38,7 @@ class LiveIndex:
         self._write = threading.Lock()
         self._status = "De index wordt geopend."
         self._failed: str | None = None
+        self._adding = ""  # what an upload is doing, for the status line
 
     def start(self, background: bool = True) -> None:
         """Open the stored index; without one, build it from the corpus (in a thread if background)."""
@@ -78,7 +79,8 @@ class LiveIndex:
         if self._index is None:
             return self._status
         ix = self._index
-        return f"Index: {len(ix.letters)} brieven, {len(ix.passages)} passages."
+        held = f"Index: {len(ix.letters)} brieven, {len(ix.passages)} passages."
+        return f"{held} {self._adding}" if self._adding else held
 
     @property
     def index(self) -> Index:
@@ -97,9 +99,21 @@ class LiveIndex:
                 return IngestReport(refused=tuple(refused))
             uploads = self.settings.index_dir / UPLOADS
             uploads.mkdir(parents=True, exist_ok=True)
-            kept = [Path(shutil.copy2(letter.source, uploads / Path(letter.source).name)) for letter in letters]
+            # each letter's source is its kept copy; the copies are made only once the index is saved
+            kept = [dataclasses.replace(l, source=str(uploads / Path(l.source).name)) for l in letters]
             fresh = self._fresh_copy()
-            _, report = pipeline.build_index(self.settings, kept, on_progress=_yielding(on_progress), index=fresh)
+
+            def progress(letter_id: str, done: int, total: int) -> None:
+                self._adding = f"Bezig met toevoegen van {letter_id}: {done} van {total} ingebed."
+                if on_progress:
+                    on_progress(letter_id, done, total)
+
+            try:
+                report = pipeline.add_letters(self.settings, fresh, kept, _yielding(progress))
+            finally:
+                self._adding = ""
+            for staged_letter, letter in zip(letters, kept, strict=True):
+                shutil.copy2(staged_letter.source, letter.source)
             self._index = pipeline.warm(fresh)  # ready before the first question sees it
         return dataclasses.replace(report, refused=tuple(refused) + report.refused)
 

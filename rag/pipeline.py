@@ -60,10 +60,23 @@ def build_index(
             else open_index(settings, create=True)
         )
     letters, refused = read_letters(paths)
+    report = add_letters(settings, index, letters, on_progress, save=bool(rebuild))
+    return index, dataclasses.replace(report, refused=tuple(refused))
+
+
+def add_letters(
+    settings: Settings,
+    index: Index,
+    letters: Sequence[Letter],
+    on_progress: OnProgress | None = None,
+    save: bool = False,
+) -> IngestReport:
+    """Embed the new and changed letters into the index and save it (also when `save`, as
+    long as it holds something); unchanged letters cost nothing."""
     added: list[str] = []
     updated: list[str] = []
     todo = [l for l in letters if l.id not in index.letters or index.letters[l.id].sha256 != l.sha256]
-    unchanged = [l.id for l in letters if l not in todo]
+    unchanged = [l.id for l in letters if l.id not in {t.id for t in todo}]
     pieces = {l.id: chunking.passages(l, settings.chunking) for l in todo}
     total = sum(len(ps) + sum(len(chunking.sentence_units(p)) for p in ps) for ps in pieces.values())
     done = 0
@@ -77,9 +90,9 @@ def build_index(
                 on_progress(letter_id, done, total)
 
         index.add(letter, pieces[letter.id], step)
-    if todo or (rebuild and index.letters):  # never store an index that holds nothing
+    if (todo or save) and index.letters:  # never store an index that holds nothing
         index.save()
-    return index, IngestReport(tuple(added), tuple(updated), tuple(unchanged), tuple(refused))
+    return IngestReport(tuple(added), tuple(updated), tuple(unchanged))
 
 
 def read_letters(paths: Sequence[Path], dutch: bool = False) -> tuple[list[Letter], list[tuple[str, str]]]:
