@@ -30,7 +30,7 @@ MARGIN = 0.02  # a second sentence must score within this of the best one
 LIST_MARGIN = 0.04  # ... or within this for list and multi-part questions
 MAX_SINGLE = 2  # sentences for a plain question; settings.max_sentences for a list
 
-_CITATION = re.compile(r"\[(\d+)\]")
+CITATION = re.compile(r"\[(\d+)\]")  # the one pattern of a citation in an answer text
 _EN = set("the what which who how when where why does did is are was were of to in and for".split())
 _NL = set("de het een wat welke wie hoe wanneer waar waarom heeft hebben is zijn van in en voor".split())
 _LIST = re.compile(
@@ -170,7 +170,7 @@ def is_list_question(question: str) -> bool:
 
 def cited_numbers(text: str) -> list[int]:
     """Every [n] in an answer text, in order."""
-    return [int(n) for n in _CITATION.findall(text)]
+    return [int(n) for n in CITATION.findall(text)]
 
 
 def pieces(text: str) -> Iterator[str]:

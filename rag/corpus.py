@@ -26,8 +26,8 @@ MARK = "\ue000"  # private-use sentinel put before a footnote marker while parsi
 _FOOTNOTE_LINE = re.compile(r"^(\d{1,3}) +(\S.*)$")
 _BULLET = re.compile(r"^[•▪◦·●\-–*] +\S")
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)]?(?:" + MARK + r"\d+)?$")
-_MONTHS = "januari februari maart april mei juni juli augustus september oktober november december"
-_DATE = re.compile(r"(\d{1,2})\s+(" + "|".join(_MONTHS.split()) + r")\s+(\d{4})", re.IGNORECASE)
+MONTHS = tuple("januari februari maart april mei juni juli augustus september oktober november december".split())
+_DATE = re.compile(r"(\d{1,2})\s+(" + "|".join(MONTHS) + r")\s+(\d{4})", re.IGNORECASE)
 
 
 @dataclass
@@ -415,7 +415,7 @@ def _date(meta: dict, title: str, source: str) -> dt.date | None:
     if not found:
         return None
     day, month, year = found[-1]
-    return dt.date(int(year), _MONTHS.split().index(month.lower()) + 1, int(day))
+    return dt.date(int(year), MONTHS.index(month.lower()) + 1, int(day))
 
 
 _AS_TEXT = "Give the letter as .txt (UTF-8) or .pdf."

@@ -16,6 +16,7 @@ import bm25s.stopwords
 import Stemmer
 
 from rag.chunking import sentence_spans
+from rag.corpus import MONTHS
 from rag.embedding import Embedder
 from rag.types import Hit, Passage
 
@@ -26,10 +27,9 @@ _QUESTION_WORDS = {
 }
 _STOP = set(bm25s.stopwords.STOPWORDS_DUTCH) | set(bm25s.stopwords.STOPWORDS_EN_PLUS) | _QUESTION_WORDS
 _STEM = Stemmer.Stemmer("dutch")
-_MONTHS = "januari februari maart april mei juni juli augustus september oktober november december"
 _NUMBER_WORDS = "twee drie vier vijf zes zeven acht negen tien twaalf honderd duizend miljoen miljard dubbel"
 _QUANTITY = re.compile(rf"\d|\b(?:{'|'.join(_NUMBER_WORDS.split())})", re.IGNORECASE)
-_DATE = re.compile(rf"\b\d{{1,2}}\s+(?:{'|'.join(_MONTHS.split())})(?:\s+\d{{4}})?|\b(?:19|20)\d\d\b", re.I)
+_DATE = re.compile(rf"\b\d{{1,2}}\s+(?:{'|'.join(MONTHS)})(?:\s+\d{{4}})?|\b(?:19|20)\d\d\b", re.I)
 _MONEY = re.compile(r"\b(?:eur|euro|€|usd|dollar|miljoen|miljard)\b|€", re.IGNORECASE)
 _ASKS_MONEY = re.compile(r"\b(?:hoeveel geld|how much money|welk bedrag|what amount)\b", re.IGNORECASE)
 _ASKS_QUANTITY = re.compile(r"\b(?:hoeveel|how many|how much)\b", re.IGNORECASE)

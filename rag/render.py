@@ -13,10 +13,10 @@ import html
 import re
 from collections.abc import Sequence
 
+from rag.answer import CITATION
+from rag.corpus import MONTHS
 from rag.types import Answer, Citation, Footnote, Hit, IngestReport, Letter, Paragraph, Passage
 
-MONTHS = "januari februari maart april mei juni juli augustus september oktober november december".split()
-CITE = re.compile(r"\[(\d+)\]")
 _MARKDOWN = re.compile(r"[\\`*_\[\]()#!|~]")  # characters Markdown would act on
 QUOTE_GAP = re.compile(r"\s*(?:…|\.\.\.)\s*")  # between the pieces of a quote
 
@@ -36,7 +36,7 @@ def date_nl(day: dt.date | None) -> str:
 def answer_markdown(text: str, turn: int = 0) -> str:
     """The answer for the chat: text escaped for HTML and for Markdown (letters and LLM tokens
     may hold `[x](url)`, `*` or `#`), in which every [n] links to source n of answer `turn`."""
-    pieces = CITE.split(text)  # text, number, text, number, ..., text
+    pieces = CITATION.split(text)  # text, number, text, number, ..., text
     out = []
     for i, piece in enumerate(pieces):
         if i % 2:
