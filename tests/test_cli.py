@@ -27,18 +27,8 @@ PASSAGE_FIELDS = {
 }
 ASK_FIELDS = {"question", "answer", "abstained", "mode", "citations", "passages", "timings_ms", "notes"}
 CITATION_FIELDS = {"n", "passage_id", "letter_id", "letter_title", "section", "paragraph", "quote"}
-HIT_FIELDS = {
-    "rank",
-    "passage_id",
-    "letter_id",
-    "letter_title",
-    "letter_date",
-    "section",
-    "paragraph",
-    "score",
-    "scores",
-}
-HIT_FIELDS |= {"text", "footnotes", "start", "end"}
+# a retrieved passage in `rag ask --json`: the passage record less `part`, with its rank and scores
+HIT_FIELDS = (PASSAGE_FIELDS - {"part"}) | {"rank", "score", "scores"}
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
