@@ -43,7 +43,7 @@ class LiveIndex:
     def start(self, background: bool = True) -> None:
         """Open the stored index; without one, build it from the corpus (in a thread if background)."""
         if (self.settings.index_dir / MANIFEST).exists():
-            self._index = pipeline.open_index(self.settings)
+            self._index = pipeline.warm(pipeline.open_index(self.settings))
             return
         self._status = f"Er is nog geen index: hij wordt gebouwd uit {self.settings.corpus_dir}/."
         if background:

@@ -27,18 +27,19 @@ def open_index(settings: Settings, create: bool = False) -> Index:
     embedder = load_embedder(settings.embedding)
     if create and not (settings.index_dir / MANIFEST).exists():
         return Index(settings.index_dir, embedder, settings.chunking)
-    return warm(Index.load(settings.index_dir, embedder, settings.chunking))
+    return Index.load(settings.index_dir, embedder, settings.chunking)
 
 
 def ensure_index(settings: Settings, on_progress: OnProgress | None = None) -> Index:
-    """The index, built from settings.corpus_dir first if there is none yet."""
+    """The index for answering questions (its lazy parts built), from settings.corpus_dir first
+    if there is none yet."""
     if not (settings.index_dir / MANIFEST).exists():
         index, report = build_index(settings, [settings.corpus_dir], on_progress=on_progress)
         if not index.letters:
             reasons = "; ".join(f"{f}: {why}" for f, why in report.refused) or "no .txt or .pdf files"
             raise IndexError_(f"Could not build an index from {settings.corpus_dir}: {reasons}")
-        return index
-    return open_index(settings)
+        return warm(index)
+    return warm(open_index(settings))
 
 
 def build_index(
