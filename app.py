@@ -143,11 +143,16 @@ def run_eval(choice: str | None, uploaded: str | None, progress: gr.Progress = g
         raise gr.Error(str(err)) from None
     rows = [
         [r["id"], r["type"], r["question"], r["answer"], ", ".join(r["cited"]), "✓" if r["hit"] else "✗",
-         r["first_hit_rank"] or ""]
+         r["first_hit_rank"] or "", _score(r, "citation_precision"), _score(r, "answer_support")]
         for r in run.rows
     ]  # fmt: skip
     report = str(run.report_path) if run.report_path else None
     return run.summary_markdown, [str(p) for p in run.plots], rows, report
+
+
+def _score(row: dict, name: str) -> str:
+    value = row["answer_scores"].get(name)
+    return "" if value is None else f"{value:.2f}"
 
 
 def ask_api(question: str) -> dict:
@@ -306,8 +311,8 @@ def _eval_tab() -> None:
         with gr.Tab("Samenvatting", id="eval-summary-tab"):
             summary = gr.Markdown("Nog geen evaluatie gedraaid.", elem_id="eval-summary")
         with gr.Tab("Per vraag", id="eval-rows-tab"):
-            headers = ["id", "type", "vraag", "antwoord", "geciteerd", "hit", "eerste hit"]
-            widths: list[str | int] = ["7%", "8%", "25%", "36%", "14%", "4%", "6%"]
+            headers = ["id", "type", "vraag", "antwoord", "geciteerd", "hit", "eerste hit", "citatie-precisie", "steun"]
+            widths: list[str | int] = ["6%", "7%", "22%", "33%", "13%", "4%", "5%", "6%", "4%"]
             rows = gr.Dataframe(
                 headers=headers, elem_id="eval-rows", interactive=False, wrap=True, column_widths=widths, max_height=520
             )  # fmt: skip

@@ -140,12 +140,14 @@ def summarise(questions: Sequence[Question], runs: Sequence[SystemRun], answers:
 
 
 def rows(questions: Sequence[Question], runs: Sequence[SystemRun], answers: dict) -> list[dict]:
-    """One row per question: what our pipeline answered and where each system found the evidence."""
+    """One row per question: what our pipeline answered, its answer scores (answer_scores)
+    and where each system found the evidence."""
     out = []
     for q in questions:
         answer = answers[q.id][0] if q.id in answers else None
         ranks = {run.name: first_hit_rank(covered_by(run, q)) if q.gold else None for run in runs}
         ours = ranks[runs[0].name]
+        scores = answer_scores(q, answer, _cite_gold(runs[0], q)) if answer else {}
         out.append(
             {
                 "id": q.id,
@@ -158,6 +160,7 @@ def rows(questions: Sequence[Question], runs: Sequence[SystemRun], answers: dict
                 "hit": (ours is not None) if q.gold else bool(answer and answer.abstained),
                 "first_hit_rank": ours,
                 "ranks": ranks,
+                "answer_scores": scores,
             }
         )
     return out

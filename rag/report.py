@@ -69,16 +69,19 @@ def markdown_tables(result: dict) -> str:
 
 
 def question_table(rows: list[dict], systems: list[str]) -> str:
-    """Per question: first hit rank per system, and what our pipeline answered and cited."""
-    head = "| id | type | question | " + " | ".join(f"rank {s}" for s in systems) + " | answer | cited |"
-    lines = [head, "|---" * (5 + len(systems)) + "|"]
+    """Per question: first hit rank per system, what our pipeline answered and cited, and how well."""
+    head = "| id | type | question | " + " | ".join(f"rank {s}" for s in systems)
+    head += " | answer | cited | citation precision | support |"
+    lines = [head, "|---" * (7 + len(systems)) + "|"]
     for r in rows:
         ranks = [str(r["ranks"].get(s) or "–") for s in systems]
         answer = ("(abstained) " if r["abstained"] else "") + r["answer"][:160].replace("\n", " ")
         lines.append(
             f"| {r['id']} | {r['type']} | {_cell(r['question'])} | "
             + " | ".join(ranks)
-            + f" | {_cell(answer)} | {', '.join(r['cited'])} |"
+            + f" | {_cell(answer)} | {', '.join(r['cited'])} | "
+            + " | ".join(_f(r["answer_scores"].get(name)) for name in ("citation_precision", "answer_support"))
+            + " |"
         )
     return "\n".join(lines)
 

@@ -77,3 +77,10 @@ def test_a_run_with_baselines_writes_the_report(tmp_path: Path, index) -> None: 
     assert run.report_path and "| hybrid (ours) |" in run.report_path.read_text(encoding="utf-8")
     assert {p.name for p in run.plots} >= {"recall_at_k.png", "mrr_by_type.png", "latency.png"}
     assert all(p.stat().st_size > 1000 for p in run.plots)
+    # each row carries its own answer scores, and their means are the overall answer metrics
+    per_row = [r["answer_scores"] for r in run.rows]
+    assert per_row[0] == {"abstention_correct": float(run.rows[0]["abstained"])}  # the unanswerable one
+    overall = run.metrics["answers"]["overall"]
+    for name in ("answer_support", "citation_precision", "abstention_correct"):
+        values = [s[name] for s in per_row if name in s]
+        assert overall[name] == pytest.approx(sum(values) / len(values))
