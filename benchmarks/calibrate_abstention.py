@@ -41,13 +41,7 @@ def main() -> None:
         item = json.loads(line)
         started = time.perf_counter()
         hits = retrieve(item["question"], index, settings.retrieval)
-        scored = evidence.score(
-            item["question"],
-            evidence.candidates(hits, answer.DEPTH),
-            embedder,
-            answer.LEXICAL_WEIGHT,
-            answer.RANK_WEIGHT,
-        )
+        scored = evidence.score(item["question"], evidence.candidates(hits, answer.DEPTH), embedder, answer.WEIGHTS)
         dutch = answer.language(item["question"]) == "nl"
         unknown = evidence.unknown_names(item["question"], known, dutch)
         chosen = answer.select(item["question"], scored, settings.answer.max_sentences)

@@ -23,8 +23,7 @@ NO_ANSWER_NL = "De brieven bevatten hierover geen informatie."
 NO_ANSWER_EN = "The letters contain no information about this."
 
 # Measured on evals/dev.jsonl with benchmarks/calibrate_abstention.py (see its output).
-LEXICAL_WEIGHT = 0.50  # a sentence holding all the question's content words gains 0.50
-RANK_WEIGHT = 0.01  # a passage ranked lower by retrieval loses 0.01 per place
+WEIGHTS = evidence.Weights(lexical=0.50, rank=0.01, cue=0.10, reference=0.20, about_letter=0.10)
 DEPTH = 5  # passages whose sentences are considered
 MARGIN = 0.02  # a second sentence must score within this of the best one
 LIST_MARGIN = 0.04  # ... or within this for list and multi-part questions
@@ -33,12 +32,6 @@ MAX_SINGLE = 2  # sentences for a plain question; settings.max_sentences for a l
 CITATION = re.compile(r"\[(\d+)\]")  # the one pattern of a citation in an answer text
 _EN = set("the what which who how when where why does did is are was were of to in and for".split())
 _NL = set("de het een wat welke wie hoe wanneer waar waarom heeft hebben is zijn van in en voor".split())
-_LIST = re.compile(
-    r"\b(?:welke|which|wat zijn|what are)\s+(?:\w+\s+)?\w+(?:en|s)\b"
-    r"|\b(?:twee|drie|vier|vijf|two|three|four|five)\s+\w+"
-    r"|(?:,|\ben\b|\band\b)\s+(?:wat|hoe|welke|wie|wanneer|waarom|what|how|which|who|when|why)\b",
-    re.IGNORECASE,
-)
 _FOLLOW_UP = re.compile(r"^(?:en|maar|ook|and|but|also|what about|how about|en wat (?:met|over))\b\s*", re.I)
 _PREPOSITION = r"in|op|bij|aan|voor|tijdens|na|at|to|for|during|after"
 
@@ -55,7 +48,7 @@ def compose(
     hits = tuple(hits)
     if not hits:
         return abstain(question, hits, "no passage was retrieved")
-    sentences = evidence.score(question, evidence.candidates(hits, DEPTH), embedder, LEXICAL_WEIGHT, RANK_WEIGHT)
+    sentences = evidence.score(question, evidence.candidates(hits, DEPTH), embedder, WEIGHTS)
     reason = abstention_reason(question, sentences, settings, known_words)
     if reason:
         return abstain(question, hits, reason)
@@ -85,7 +78,7 @@ def support(question: str, sentences: Sequence[Sentence], with_overlap: bool = T
     """The score (or, without overlap, the cosine) of the best sentence that can answer this
     kind of question (0 if none)."""
     fitting = [
-        s.score if with_overlap else s.similarity for s in sentences if evidence.fits_answer_type(question, s.text)
+        s.relevance if with_overlap else s.similarity for s in sentences if evidence.fits_answer_type(question, s.text)
     ]
     return max(fitting, default=0.0)
 
@@ -96,7 +89,7 @@ def select(question: str, sentences: Sequence[Sentence], max_sentences: int) -> 
     fitting = [s for s in sentences if evidence.fits_answer_type(question, s.text)]
     if not fitting:
         return []
-    many = is_list_question(question)
+    many = evidence.is_list_question(question)
     margin, limit = (LIST_MARGIN, max_sentences) if many else (MARGIN, min(MAX_SINGLE, max_sentences))
     chosen = [fitting[0]]
     for s in fitting[1:]:
@@ -161,11 +154,6 @@ def language(text: str) -> str:
     """'en' or 'nl', by counting common function words."""
     words = re.findall(r"[a-z]+", text.lower())
     return "en" if sum(w in _EN for w in words) > sum(w in _NL for w in words) else "nl"
-
-
-def is_list_question(question: str) -> bool:
-    """Whether the question asks for several things (a list, or two questions in one)."""
-    return bool(_LIST.search(question))
 
 
 def cited_numbers(text: str) -> list[int]:

@@ -33,6 +33,25 @@ _DATE = re.compile(rf"\b\d{{1,2}}\s+(?:{'|'.join(MONTHS)})(?:\s+\d{{4}})?|\b(?:1
 _MONEY = re.compile(r"\b(?:eur|euro|€|usd|dollar|miljoen|miljard)\b|€", re.IGNORECASE)
 _ASKS_MONEY = re.compile(r"\b(?:hoeveel geld|how much money|welk bedrag|what amount)\b", re.IGNORECASE)
 _ASKS_QUANTITY = re.compile(r"\b(?:hoeveel|how many|how much)\b", re.IGNORECASE)
+_LIST = re.compile(
+    r"\b(?:welke|which|wat zijn|what are)\s+(?:\w+\s+)?\w+(?:en|s)\b"
+    r"|\b(?:twee|drie|vier|vijf|two|three|four|five)\s+\w+"
+    r"|(?:,|\ben\b|\band\b)\s+(?:wat|hoe|welke|wie|wanneer|waarom|what|how|which|who|when|why)\b",
+    re.IGNORECASE,
+)
+_CAUSE = re.compile(
+    r"\b(?:omdat|doordat|aangezien|vanwege|want|gezien|dankzij|daardoor|daarom|immers|because|since|due to)\b", re.I
+)
+_ASKS = {  # question word -> what an answering sentence holds
+    "reason": re.compile(r"\b(?:waarom|why)\b", re.IGNORECASE),
+    "person": re.compile(r"\b(?:wie|who)\b", re.IGNORECASE),
+    "time": re.compile(r"\b(?:wanneer|when)\b", re.IGNORECASE),
+}
+_REFERENCE = re.compile(r"https?://|^\W*(?:Kamerstuk(?:ken)?|Kamerbrief|Zie)\b", re.IGNORECASE)
+_ASKS_SOURCE = re.compile(
+    r"\b(?:kamerstuk\w*|kamerbrief|document\w*|bron\w*|link|website|url|source|reference)\b", re.I
+)
+_ABOUT_THE_LETTER = re.compile(r"\b(?:uw Kamer|deze brief|toegezegd|toezegging)\b", re.IGNORECASE)
 _FUZZY = 0.75  # Georgia~Georgië 0.86, Ukraine~Oekraine 0.80, NATO~NAVO 0.75; F-35~F-16 0.5
 
 
@@ -47,7 +66,19 @@ class Sentence:
     end: int
     similarity: float = 0.0  # cosine to the question (multilingual embedder)
     overlap: float = 0.0  # share of the question's content words it contains
-    score: float = 0.0
+    relevance: float = 0.0  # similarity + weighted overlap - rank penalty: what abstention judges
+    score: float = 0.0  # relevance + answer-type cue - penalties (references, remarks on the letter): what ranks
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """How the parts of a sentence's score are weighed (measured: see rag.answer)."""
+
+    lexical: float  # a sentence holding all the question's content words gains this
+    rank: float  # a passage ranked lower by retrieval loses this per place
+    cue: float  # a sentence with what the question word asks for (a cause for "waarom", ...)
+    reference: float  # a bare reference ("Kamerstuk 28 676, nr. 411", a link) loses this ...
+    about_letter: float  # ... and a remark about the letter itself ("uw Kamer", "toezegging") this
 
 
 def candidates(hits: Sequence[Hit], depth: int) -> list[Sentence]:
@@ -64,22 +95,58 @@ def candidates(hits: Sequence[Hit], depth: int) -> list[Sentence]:
     return found
 
 
-def score(
-    question: str, sentences: Sequence[Sentence], embedder: Embedder, lexical_weight: float, rank_weight: float
-) -> list[Sentence]:
-    """The sentences with similarity, overlap and a combined score, best first."""
+def score(question: str, sentences: Sequence[Sentence], embedder: Embedder, weights: Weights) -> list[Sentence]:
+    """The sentences with similarity, overlap, relevance and score, best first."""
     if not sentences:
         return []
     q = embedder.embed_queries([question])[0]
     vectors = embedder.embed_passages([s.text for s in sentences])
     wanted = content_stems(question)
+    asks_source = bool(_ASKS_SOURCE.search(question))
     scored = []
     for s, sim in zip(sentences, vectors @ q, strict=True):
         context = content_stems(" ".join((s.text, s.passage.section or "", s.passage.letter_title)))
         overlap = len(wanted & context) / len(wanted) if wanted else 0.0
-        combined = float(sim) + lexical_weight * overlap - rank_weight * (s.rank - 1)
-        scored.append(dataclasses.replace(s, similarity=float(sim), overlap=overlap, score=combined))
+        relevance = float(sim) + weights.lexical * overlap - weights.rank * (s.rank - 1)
+        combined = relevance + weights.cue * answers_question_word(question, s.text)
+        combined -= weights.reference * (not asks_source and is_reference(s.text))
+        combined -= weights.about_letter * is_about_the_letter(s.text)
+        scored.append(
+            dataclasses.replace(s, similarity=float(sim), overlap=overlap, relevance=relevance, score=combined)
+        )
     return sorted(scored, key=lambda s: -s.score)
+
+
+def answers_question_word(question: str, sentence: str) -> bool:
+    """Whether the sentence holds what the question word asks for: a cause for "waarom", a
+    name the question does not mention for "wie", a date for "wanneer", an enumeration
+    for a list question. (Amounts for "hoeveel" are a filter: fits_answer_type.)"""
+    if _ASKS["reason"].search(question):
+        return bool(_CAUSE.search(sentence))
+    if _ASKS["person"].search(question):
+        asked = {w.lower() for w in _WORD.findall(question)}
+        return any(i > 0 and w[0].isupper() and w.lower() not in asked for i, w in enumerate(_WORD.findall(sentence)))
+    if _ASKS["time"].search(question):
+        return bool(_DATE.search(sentence) or re.search(rf"\b(?:{'|'.join(MONTHS)})\b", sentence, re.IGNORECASE))
+    if is_list_question(question):
+        return sentence.count(",") >= 2 or bool(re.search(r"\w, [^,]+ (?:en|and) \w", sentence))
+    return False
+
+
+def is_list_question(question: str) -> bool:
+    """Whether the question asks for several things (a list, or two questions in one)."""
+    return bool(_LIST.search(question))
+
+
+def is_reference(text: str) -> bool:
+    """A bare reference to another document: a Kamerstuk number, a link."""
+    return bool(_REFERENCE.search(text))
+
+
+def is_about_the_letter(text: str) -> bool:
+    """A remark about the letter or the parliament itself ("Hiermee komt het kabinet tegemoet
+    aan de toezegging ...", "waarover uw Kamer eerder werd geïnformeerd"), rarely an answer."""
+    return bool(_ABOUT_THE_LETTER.search(text))
 
 
 def content_stems(text: str) -> set[str]:

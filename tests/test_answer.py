@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rag import answer, evidence, pipeline, records
+from rag import answer, evidence, pipeline, records, retrieval
 from rag.settings import Settings
 from rag.types import Answer
 
@@ -115,6 +115,38 @@ def test_answer_type_needs_an_amount_for_how_much() -> None:
     assert evidence.fits_answer_type("Hoeveel geld gaf Nederland?", "Nederland gaf EUR 100 miljoen.")
     assert not evidence.fits_answer_type("Hoeveel geld gaf Nederland?", "Op 30 juni 2022 tekende hij een brief.")
     assert not evidence.fits_answer_type("Hoeveel schepen?", "Dit gebeurde op 4 juli 2022.")
+
+
+@pytest.mark.parametrize(
+    ("question", "holds", "lacks"),
+    [
+        (
+            "Waarom is dat plan niet meer nodig?",
+            "Dat is niet nodig, omdat Oekraïne stappen zette.",
+            "Het plan is niet nodig.",
+        ),
+        ("Wie opende de Top?", "De Top werd door de Spaanse Koning geopend.", "De Top werd geopend met een diner."),
+        ("Wanneer is de volgende Top?", "De volgende Top is in juli 2024.", "De volgende Top is in Washington."),
+        ("Welke landen tekenden?", "Denemarken, Nederland, België en Canada tekenden.", "Veel landen tekenden."),
+    ],
+)
+def test_a_sentence_with_what_the_question_word_asks_for_is_recognised(question: str, holds: str, lacks: str) -> None:
+    assert evidence.answers_question_word(question, holds)
+    assert not evidence.answers_question_word(question, lacks)
+
+
+def test_a_bare_reference_loses_unless_the_question_asks_for_a_source(index: pipeline.Index) -> None:
+    hits = retrieval.retrieve("Strategisch Concept Madrid laatste versie", index, Settings().retrieval)
+    sentences = evidence.candidates(hits, answer.DEPTH)
+    assert any(evidence.is_reference(s.text) for s in sentences)
+    embedder = pipeline.answer_context(index)[1]
+    for question, penalised in (("Wat is het Strategisch Concept?", True), ("In welk Kamerstuk staat het?", False)):
+        scored = evidence.score(question, sentences, embedder, answer.WEIGHTS)
+        for s in scored:
+            cut = answer.WEIGHTS.reference if penalised and evidence.is_reference(s.text) else 0.0
+            cue = answer.WEIGHTS.cue * evidence.answers_question_word(question, s.text)
+            remark = answer.WEIGHTS.about_letter * evidence.is_about_the_letter(s.text)
+            assert s.score == pytest.approx(s.relevance + cue - cut - remark)
 
 
 def test_json_record_keeps_its_shape(steun: Answer) -> None:
