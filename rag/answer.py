@@ -84,8 +84,9 @@ def support(question: str, sentences: Sequence[Sentence], with_overlap: bool = T
 
 
 def select(question: str, sentences: Sequence[Sentence], max_sentences: int) -> list[Sentence]:
-    """The best fitting sentence and the close runners-up that add something new, in
-    the order of the hits and the letter."""
+    """The best fitting sentence and the close runners-up that add something new (from the
+    same passage, unless the question asks for several things), in the order of the hits
+    and the letter."""
     fitting = [s for s in sentences if evidence.fits_answer_type(question, s.text)]
     if not fitting:
         return []
@@ -95,6 +96,8 @@ def select(question: str, sentences: Sequence[Sentence], max_sentences: int) -> 
     for s in fitting[1:]:
         if len(chosen) >= limit or s.score < fitting[0].score - margin:
             break
+        if not many and s.passage != fitting[0].passage:
+            continue  # a plain question is answered from one passage: one citation to check
         if not any(evidence.near_duplicate(s.text, c.text) for c in chosen):
             chosen.append(s)
     return sorted(chosen, key=lambda s: (s.rank, s.start))

@@ -28,10 +28,17 @@ _QUESTION_WORDS = {
 _STOP = set(bm25s.stopwords.STOPWORDS_DUTCH) | set(bm25s.stopwords.STOPWORDS_EN_PLUS) | _QUESTION_WORDS
 _STEM = Stemmer.Stemmer("dutch")
 _NUMBER_WORDS = "twee drie vier vijf zes zeven acht negen tien twaalf honderd duizend miljoen miljard dubbel"
-_QUANTITY = re.compile(rf"\d|\b(?:{'|'.join(_NUMBER_WORDS.split())})", re.IGNORECASE)
+_QUANTITY = re.compile(
+    rf"(?<![\w.‐-])\d|\b(?:{'|'.join(_NUMBER_WORDS.split())})", re.IGNORECASE
+)  # not F-16, G7, a note.7
 _DATE = re.compile(rf"\b\d{{1,2}}\s+(?:{'|'.join(MONTHS)})(?:\s+\d{{4}})?|\b(?:19|20)\d\d\b", re.I)
 _MONEY = re.compile(r"\b(?:eur|euro|€|usd|dollar|miljoen|miljard)\b|€", re.IGNORECASE)
 _ASKS_MONEY = re.compile(r"\b(?:hoeveel geld|how much money|welk bedrag|what amount)\b", re.IGNORECASE)
+_PERCENT = re.compile(r"%|\b(?:procent|percent|procentpunt)", re.IGNORECASE)
+_ASKS_PERCENT = re.compile(r"\b(?:hoeveel procent|welk percentage|what percentage|how many percent)\b", re.I)
+_ASKS_DATE = re.compile(
+    r"\b(?:op welke datum|welke datum|in welk jaar|what date|which date|which year|what year)\b", re.I
+)
 _ASKS_QUANTITY = re.compile(r"\b(?:hoeveel|how many|how much)\b", re.IGNORECASE)
 _LIST = re.compile(
     r"\b(?:welke|which|wat zijn|what are)\s+(?:\w+\s+)?\w+(?:en|s)\b"
@@ -198,9 +205,14 @@ def _known_word(word: str, known: Collection[str]) -> bool:
 
 def fits_answer_type(question: str, sentence: str) -> bool:
     """Whether the sentence can answer the kind of question: an amount of money for
-    "hoeveel geld", a number that is not a date for "hoeveel"; anything otherwise."""
+    "hoeveel geld", a percentage for "hoeveel procent", a date for "op welke datum", a
+    number that is not a date nor part of a name (F-16) for "hoeveel"; anything otherwise."""
     if _ASKS_MONEY.search(question):
         return bool(_MONEY.search(sentence))
+    if _ASKS_PERCENT.search(question):
+        return bool(_PERCENT.search(sentence))
+    if _ASKS_DATE.search(question):
+        return bool(_DATE.search(sentence))
     if _ASKS_QUANTITY.search(question):
         return bool(_QUANTITY.search(_DATE.sub(" ", sentence)))
     return True

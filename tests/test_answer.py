@@ -115,6 +115,14 @@ def test_answer_type_needs_an_amount_for_how_much() -> None:
     assert evidence.fits_answer_type("Hoeveel geld gaf Nederland?", "Nederland gaf EUR 100 miljoen.")
     assert not evidence.fits_answer_type("Hoeveel geld gaf Nederland?", "Op 30 juni 2022 tekende hij een brief.")
     assert not evidence.fits_answer_type("Hoeveel schepen?", "Dit gebeurde op 4 juli 2022.")
+    # a number inside a name or a footnote marker is no amount
+    assert not evidence.fits_answer_type("How many pilots?", "Nederland levert F-16 toestellen.")
+    assert not evidence.fits_answer_type("Hoeveel piloten?", "Uw Kamer werd eerder geïnformeerd.7")
+    assert evidence.fits_answer_type("Hoeveel piloten?", "Er worden acht piloten opgeleid.")
+    assert evidence.fits_answer_type("Hoeveel procent?", "Nederland besteedt 1,96 procent.")
+    assert not evidence.fits_answer_type("Met hoeveel procent groeit het?", "Het budget groeit met EUR 10 miljoen.")
+    assert evidence.fits_answer_type("Op welke datum begon het?", "Ze begonnen op maandag 4 juli 2022.")
+    assert not evidence.fits_answer_type("Op welke datum begon het?", "Ze begonnen na de Top.")
 
 
 @pytest.mark.parametrize(
