@@ -27,6 +27,7 @@ WEIGHTS = evidence.Weights(lexical=0.50, rank=0.01, cue=0.10, reference=0.20, ab
 DEPTH = 5  # passages whose sentences are considered
 MARGIN = 0.02  # a second sentence must score within this of the best one
 LIST_MARGIN = 0.04  # ... or within this for list and multi-part questions
+FOLLOW = 2  # sentences after the best one in its paragraph that join the answer
 MAX_SINGLE = 2  # sentences for a plain question; settings.max_sentences for a list
 
 CITATION = re.compile(r"\[(\d+)\]")  # the one pattern of a citation in an answer text
@@ -111,10 +112,9 @@ def follow(chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Se
         return []
     best = max(chosen, key=lambda s: s.score)
     after = [s for s in sentences if s.passage == best.passage and best.start < s.start < best.passage.end]
-    nxt = min(after, key=lambda s: s.start, default=None)
-    if nxt is None or any(c.start == nxt.start and c.passage == nxt.passage for c in chosen):
-        return list(chosen)
-    return sorted([*chosen, nxt], key=lambda s: (s.rank, s.start))
+    following = sorted(after, key=lambda s: s.start)[:FOLLOW]
+    new = [s for s in following if not any(c.start == s.start and c.passage == s.passage for c in chosen)]
+    return sorted([*chosen, *new], key=lambda s: (s.rank, s.start))
 
 
 def widen(chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Sentence]:

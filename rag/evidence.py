@@ -41,11 +41,11 @@ _ASKS_DATE = re.compile(
 )
 _ASKS_QUANTITY = re.compile(r"\b(?:hoeveel|how many|how much)\b", re.IGNORECASE)
 _LIST = re.compile(
-    r"\b(?:welke|which|wat zijn|what are)\s+(?:\w+\s+)?\w+(?:en|s)\b"
-    r"|\b(?:twee|drie|vier|vijf|two|three|four|five)\s+\w+"
+    r"\b(?:twee|drie|vier|vijf|two|three|four|five)\s+\w+"
     r"|(?:,|\ben\b|\band\b)\s+(?:wat|hoe|welke|wie|wanneer|waarom|what|how|which|who|when|why)\b",
     re.IGNORECASE,
 )
+_WHICH = re.compile(r"\b(?:welke|which|wat zijn|what are)\s+(?:(?:de|het|the)\s+)?(\S+)(?:\s+(\S+))?", re.IGNORECASE)
 _CAUSE = re.compile(
     r"\b(?:omdat|doordat|aangezien|vanwege|want|gezien|dankzij|daardoor|daarom|immers|because|since|due to)\b", re.I
 )
@@ -141,8 +141,27 @@ def answers_question_word(question: str, sentence: str) -> bool:
 
 
 def is_list_question(question: str) -> bool:
-    """Whether the question asks for several things (a list, or two questions in one)."""
-    return bool(_LIST.search(question))
+    """Whether the question asks for several things: a count ("drie elementen"), two
+    questions in one, or "welke"/"which" before a plural ("welke landen", not "welke status")."""
+    if _LIST.search(question):
+        return True
+    for found in _WHICH.finditer(question):
+        first, second = found.groups()
+        if _plural(first):
+            return True
+        # after an adjective ("welke nieuwe plannen") or a name ("which G7 countries")
+        if second and (first.lower().endswith("e") or not first.islower()) and _plural(second):
+            return True
+    return False
+
+
+def _plural(word: str) -> bool:
+    """A Dutch plural in -en or -s (the Dutch stemmer strips these only where they are plural
+    endings: "landen", "ministers", not "status", "proces"), or an English one in -s."""
+    w = word.lower().strip("?.,")
+    if w.endswith(("en", "s")) and len(w) > 3 and _STEM.stemWord(w) != w:
+        return True
+    return w.endswith("s") and not w.endswith(("ss", "us", "is")) and len(w) > 3 and w.isascii()
 
 
 def is_reference(text: str) -> bool:

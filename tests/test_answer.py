@@ -64,6 +64,25 @@ def test_citations_resolve_for_list_and_english_questions(index: pipeline.Index,
         assert_citations_resolve(a, index)
 
 
+@pytest.mark.parametrize(
+    ("question", "many"),
+    [
+        ("Welke landen ondertekenden de verklaring?", True),
+        ("Aan welke eisen moet Georgië voldoen?", True),
+        ("Uit welke drie elementen bestaat het pakket?", True),
+        ("Welke nieuwe plannen werden aangenomen?", True),
+        ("Which countries signed the declaration?", True),
+        ("Hoeveel gaf Nederland en wat deed Duitsland?", True),
+        ("Welke status heeft Georgië?", False),  # -s, but not a plural
+        ("Welke status kregen Finland en Zweden?", False),  # a plural verb is no plural noun
+        ("Welke rol speelt Nederland?", False),
+        ("Which role did the Netherlands play?", False),
+    ],
+)
+def test_a_list_question_asks_for_a_plural_or_several_things(question: str, many: bool) -> None:
+    assert evidence.is_list_question(question) is many
+
+
 def test_list_answer_has_no_near_duplicates(index: pipeline.Index, settings: Settings) -> None:
     a = pipeline.ask("Welke partnerlanden namen deel aan de Top in Vilnius?", index, settings)
     sentences = [p.rsplit("[", 1)[0] for p in answer.pieces(a.text)]
