@@ -126,17 +126,18 @@ def score(question: str, sentences: Sequence[Sentence], embedder: Embedder, weig
 
 def answers_question_word(question: str, sentence: str) -> bool:
     """Whether the sentence holds what the question word asks for: a cause for "waarom", a
-    name the question does not mention for "wie", a date for "wanneer", an enumeration
+    name the question does not mention for "wie" (not an acronym such as NAVO), a date for "wanneer", an enumeration
     for a list question. (Amounts for "hoeveel" are a filter: fits_answer_type.)"""
     if _ASKS["reason"].search(question):
         return bool(_CAUSE.search(sentence))
     if _ASKS["person"].search(question):
         asked = {w.lower() for w in _WORD.findall(question)}
-        return any(i > 0 and w[0].isupper() and w.lower() not in asked for i, w in enumerate(_WORD.findall(sentence)))
+        words = _WORD.findall(sentence)
+        return any(i > 0 and w[0].isupper() and not w.isupper() and w.lower() not in asked for i, w in enumerate(words))
     if _ASKS["time"].search(question):
         return bool(_DATE.search(sentence) or re.search(rf"\b(?:{'|'.join(MONTHS)})\b", sentence, re.IGNORECASE))
     if is_list_question(question):
-        return sentence.count(",") >= 2 or bool(re.search(r"\w, [^,]+ (?:en|and) \w", sentence))
+        return sentence.count(",") >= 2 or bool(re.search(r"[\w)], [^,]+ (?:en|and) \w", sentence))
     return False
 
 
@@ -180,7 +181,13 @@ def content_stems(text: str) -> set[str]:
     joined by hyphens count as their parts too ("UCAP-fonds" -> ucap, fonds)."""
     words = [w.lower() for w in _WORD.findall(text)]
     parts = [p for w in words for p in ([w, *re.split(r"[-‐]", w)] if "-" in w or "‐" in w else [w])]
-    return {_STEM.stemWord(w) for w in parts if w not in _STOP and len(w) > 2}
+    return {_STEM.stemWord(_unprefixed(w)) for w in parts if w not in _STOP and len(w) > 2}
+
+
+def _unprefixed(word: str) -> str:
+    """A Dutch past participle without its "ge-", so "geopend" meets "opende" (the stemmer
+    keeps prefixes); applied to every long ge- word alike, on both sides of a comparison."""
+    return word[2:] if word.startswith("ge") and len(word) > 6 else word
 
 
 def vocabulary(texts: Iterable[str]) -> set[str]:
