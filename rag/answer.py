@@ -53,7 +53,7 @@ def compose(
     reason = abstention_reason(question, sentences, settings, known_words)
     if reason:
         return abstain(question, hits, reason)
-    chosen = widen(follow(select(question, sentences, settings.max_sentences), sentences), sentences)
+    chosen = widen(question, follow(select(question, sentences, settings.max_sentences), sentences), sentences)
     return Answer(question, render(chosen), False, citations(chosen), hits)
 
 
@@ -117,10 +117,14 @@ def follow(chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Se
     return sorted([*chosen, *new], key=lambda s: (s.rank, s.start))
 
 
-def widen(chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Sentence]:
+def widen(question: str, chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Sentence]:
     """Add the footnotes that the chosen sentences' markers point at: a sentence such as
-    "... signed a declaration.12" often has its substance in footnote 12."""
+    "... signed a declaration.12" often has its substance in footnote 12. A footnote that
+    is a bare reference ("Kamerstuk 36 045, nr. 164") is added only when the question asks
+    for a source; the citation's passage shows it anyway."""
     seen = {(s.passage.id, s.start) for s in chosen}
+    if not evidence.asks_for_source(question):
+        seen |= {(s.passage.id, s.start) for s in sentences if evidence.is_reference(s.text)}
     wider = list(chosen)
     for c in chosen:
         notes = [f for f in c.passage.footnotes if c.start <= f.marker <= c.end]

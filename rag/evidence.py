@@ -109,7 +109,7 @@ def score(question: str, sentences: Sequence[Sentence], embedder: Embedder, weig
     q = embedder.embed_queries([question])[0]
     vectors = embedder.embed_passages([s.text for s in sentences])
     wanted = content_stems(question)
-    asks_source = bool(_ASKS_SOURCE.search(question))
+    asks_source = asks_for_source(question)
     scored = []
     for s, sim in zip(sentences, vectors @ q, strict=True):
         context = content_stems(" ".join((s.text, s.passage.section or "", s.passage.letter_title)))
@@ -168,6 +168,11 @@ def _plural(word: str) -> bool:
 def is_reference(text: str) -> bool:
     """A bare reference to another document: a Kamerstuk number, a link."""
     return bool(_REFERENCE.search(text))
+
+
+def asks_for_source(question: str) -> bool:
+    """Whether the question asks for a document, a Kamerstuk or a link."""
+    return bool(_ASKS_SOURCE.search(question))
 
 
 def is_about_the_letter(text: str) -> bool:

@@ -48,6 +48,17 @@ def test_answer_cites_the_sentence_with_the_amount(steun: Answer, index: pipelin
     assert_citations_resolve(steun, index)
 
 
+def test_a_reference_footnote_joins_the_answer_only_when_a_source_is_asked_for(
+    steun: Answer, index: pipeline.Index, settings: Settings
+) -> None:
+    cited = steun.citations[0].passage
+    assert any(evidence.is_reference(f.text) for f in cited.footnotes)  # "Kamerstuk 22 054 ..."
+    assert "Kamerstuk" not in steun.text
+    source = pipeline.ask("In welk Kamerstuk staat de militaire steun aan Oekraïne van 1,9 miljard?", index, settings)
+    assert "Kamerstuk 22 054" in source.text
+    assert_citations_resolve(source, index)
+
+
 def test_every_answer_sentence_ends_with_a_citation(steun: Answer) -> None:
     pieces = list(answer.pieces(steun.text))
     assert pieces and all(re.search(r"\[\d+\]\s*$", p) for p in pieces)
