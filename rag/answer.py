@@ -53,7 +53,8 @@ def compose(
     reason = abstention_reason(question, sentences, settings, known_words)
     if reason:
         return abstain(question, hits, reason)
-    chosen = widen(question, follow(select(question, sentences, settings.max_sentences), sentences), sentences)
+    chosen = select(question, sentences, settings.max_sentences)
+    chosen = widen(question, follow(each_letter(question, chosen, sentences), sentences), sentences)
     return Answer(question, render(chosen), False, citations(chosen), hits)
 
 
@@ -102,6 +103,23 @@ def select(question: str, sentences: Sequence[Sentence], max_sentences: int) -> 
         if not any(evidence.near_duplicate(s.text, c.text) for c in chosen):
             chosen.append(s)
     return sorted(chosen, key=lambda s: (s.rank, s.start))
+
+
+def each_letter(question: str, chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Sentence]:
+    """When the question names two or more letters ("in Madrid en later in Vilnius"), add the
+    best fitting sentence of each named letter that the answer does not draw on yet."""
+    named = evidence.named_letters(question, {s.passage.letter_id: s.passage for s in sentences}.values())
+    if len(named) < 2:
+        return list(chosen)
+    wider = list(chosen)
+    for letter_id in named - {c.passage.letter_id for c in chosen}:
+        best = next(
+            (s for s in sentences if s.passage.letter_id == letter_id and evidence.fits_answer_type(question, s.text)),
+            None,
+        )
+        if best is not None:
+            wider.append(best)
+    return sorted(wider, key=lambda s: (s.rank, s.start))
 
 
 def follow(chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Sentence]:

@@ -170,6 +170,27 @@ def is_reference(text: str) -> bool:
     return bool(_REFERENCE.search(text))
 
 
+def named_letters(question: str, passages: Iterable[Passage]) -> set[str]:
+    """The letters (of these passages) that the question names by a word of their id or
+    title, or their year, that the other letters do not share ("Madrid", "2023")."""
+    names = {}
+    for p in passages:
+        year = str(p.letter_date.year) if p.letter_date else ""
+        names[p.letter_id] = _words_and_parts(f"{p.letter_id} {p.letter_title} {year}")
+    asked = _words_and_parts(question)
+    named = set()
+    for letter_id, words in names.items():
+        others = set().union(*(w for other, w in names.items() if other != letter_id))
+        if (words - others - _STOP) & asked:
+            named.add(letter_id)
+    return named
+
+
+def _words_and_parts(text: str) -> set[str]:
+    """Folded words, and the parts of hyphenated ones ("navo-top-madrid-2022" -> madrid)."""
+    return {part for w in _WORD.findall(_fold(text)) for part in (w, *re.split(r"[-‐]", w))}
+
+
 def asks_for_source(question: str) -> bool:
     """Whether the question asks for a document, a Kamerstuk or a link."""
     return bool(_ASKS_SOURCE.search(question))

@@ -59,6 +59,21 @@ def test_a_reference_footnote_joins_the_answer_only_when_a_source_is_asked_for(
     assert_citations_resolve(source, index)
 
 
+def test_a_question_naming_both_summits_is_answered_from_both_letters(
+    index: pipeline.Index, settings: Settings
+) -> None:
+    passages = list(index.passages)
+    assert evidence.named_letters("Wat zei Nederland in Madrid en in Vilnius?", passages) == {
+        "navo-top-madrid-2022",
+        "navo-top-vilnius-2023",
+    }
+    assert evidence.named_letters("Wat gebeurde er in 2023?", passages) == {"navo-top-vilnius-2023"}
+    assert evidence.named_letters("Wat zei Nederland over de NAVO-Top?", passages) == set()  # shared words
+    a = pipeline.ask("Wat zei Nederland in Madrid en in Vilnius over EUFOR Althea?", index, settings)
+    assert {c.passage.letter_id for c in a.citations} == {"navo-top-madrid-2022", "navo-top-vilnius-2023"}
+    assert_citations_resolve(a, index)
+
+
 def test_every_answer_sentence_ends_with_a_citation(steun: Answer) -> None:
     pieces = list(answer.pieces(steun.text))
     assert pieces and all(re.search(r"\[\d+\]\s*$", p) for p in pieces)
