@@ -1,9 +1,11 @@
 """Hits -> an answer with citations, composed from the letters' own sentences (no LLM).
 
 The sentences of the top passages are scored against the question (multilingual
-embedder + lexical overlap); the best one, and for list or multi-part questions the
-other close ones from any passage, become the answer, each ending in `[n]` where n
-is its passage's rank among the hits. When the question names something no letter
+embedder + lexical overlap + a cue for what the question word asks: evidence.py); the
+best one, the close runners-up of its passage (for list or multi-part questions: of any
+passage; for a question naming two letters: the best of each) and the two sentences
+that follow the best one in its paragraph become the answer, each ending in `[n]` where
+n is its passage's rank among the hits. When the question names something no letter
 mentions, or no sentence scores above `AnswerSettings.min_support`, the answer says
 that the letters do not answer it and `abstained` is set; the hits are still given.
 """
@@ -22,7 +24,8 @@ from rag.types import Answer, Citation, Hit
 NO_ANSWER_NL = "De brieven bevatten hierover geen informatie."
 NO_ANSWER_EN = "The letters contain no information about this."
 
-# Measured on evals/dev.jsonl with benchmarks/calibrate_abstention.py (see its output).
+# Chosen on evals/dev.jsonl and evals/own.jsonl with benchmarks/answer_variants.py: each part
+# kept only where it helped both (never looked up on evals/heldout.jsonl).
 WEIGHTS = evidence.Weights(lexical=0.50, rank=0.01, cue=0.10, reference=0.20, about_letter=0.10)
 DEPTH = 5  # passages whose sentences are considered
 MARGIN = 0.02  # a second sentence must score within this of the best one
