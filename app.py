@@ -312,7 +312,7 @@ def _eval_tab() -> None:
             summary = gr.Markdown("Nog geen evaluatie gedraaid.", elem_id="eval-summary")
         with gr.Tab("Per vraag", id="eval-rows-tab"):
             headers = ["id", "type", "vraag", "antwoord", "geciteerd", "hit", "eerste hit", "citatie-precisie", "steun"]
-            widths: list[str | int] = ["6%", "7%", "22%", "33%", "13%", "4%", "5%", "6%", "4%"]
+            widths: list[str | int] = ["6%", "7%", "20%", "31%", "13%", "4%", "5%", "8%", "6%"]
             rows = gr.Dataframe(
                 headers=headers, elem_id="eval-rows", interactive=False, wrap=True, column_widths=widths, max_height=520
             )  # fmt: skip
