@@ -18,6 +18,9 @@ from rag.corpus import MONTHS
 from rag.types import Answer, Citation, Footnote, Hit, IngestReport, Letter, Paragraph, Passage
 
 _MARKDOWN = re.compile(r"[\\`*_\[\]()#!|~]")  # characters Markdown would act on
+# A footnote marker as the letters print it: digits straight after a word or its closing
+# punctuation ("geleverd.3 ", "NAVO-landen1 een"), not a number ("in 2014", "G7", "F-16").
+_NOTE_MARKER = re.compile(r"(?<=[a-zà-ÿ][.,;:)])(\d{1,2})(?=\s|$)|(?<=[a-zà-ÿ])(\d{1,2})(?=[\s.,;:]|$)")
 QUOTE_GAP = re.compile(r"\s*(?:…|\.\.\.)\s*")  # between the pieces of a quote
 
 Span = tuple[int, int]
@@ -42,7 +45,18 @@ def answer_markdown(text: str, turn: int = 0) -> str:
         if i % 2:
             out.append(f'<a href="#cite-{turn}-{piece}" class="cite">[{piece}]</a>')
         else:
-            out.append(esc(_MARKDOWN.sub(r"\\\g<0>", piece)))  # Markdown first: esc() makes entities with '#'
+            out.append(_plain(piece))
+    return "".join(out)
+
+
+def _plain(text: str) -> str:
+    """Text escaped for Markdown, then HTML (esc() makes entities with '#'); footnote
+    markers as superscripts, as in the letter."""
+    out = []
+    for i, piece in enumerate(_NOTE_MARKER.split(text)):
+        if piece is None:
+            continue
+        out.append(f"<sup>{piece}</sup>" if i % 3 else esc(_MARKDOWN.sub(r"\\\g<0>", piece)))
     return "".join(out)
 
 

@@ -42,6 +42,13 @@ def test_answer_links_every_citation_to_its_turn_and_escapes_text() -> None:
     assert "<b>" not in out and "&lt;b&gt;dit&lt;/b&gt;" in out
 
 
+def test_footnote_markers_in_an_answer_are_superscripts_and_numbers_are_not() -> None:
+    out = render.answer_markdown("EUR 1,9 miljard geleverd.3 [1] Elf NAVO-landen1 tekenden in 2014 met G7 en F-16. [2]")
+    assert "geleverd.<sup>3</sup> <a" in out and "NAVO-landen<sup>1</sup> tekenden" in out
+    assert "1,9 miljard" in out and "in 2014" in out and "G7" in out and "F-16" in out
+    assert out.count("<sup>") == 2
+
+
 def test_answer_text_cannot_make_markdown_links_or_formatting() -> None:
     out = render.answer_markdown(
         "Zie [hier](http://x.example) of ![b](http://x/p.png) en *vet* van Oekraïne's steun [2]."
