@@ -29,6 +29,9 @@ ASK_FIELDS = {"question", "answer", "abstained", "mode", "citations", "passages"
 CITATION_FIELDS = {"n", "passage_id", "letter_id", "letter_title", "section", "paragraph", "quote"}
 # a retrieved passage in `rag ask --json`: the passage record less `part`, with its rank and scores
 HIT_FIELDS = (PASSAGE_FIELDS - {"part"}) | {"rank", "score", "scores"}
+EVAL_FIELDS = {"file", "questions", "answerable", "k", "systems", "answers", "rows"}
+ROW_FIELDS = {"id", "question", "type", "lang", "answer", "abstained", "cited", "hit", "first_hit_rank", "ranks"}
+ROW_FIELDS |= {"answer_scores"}
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -88,3 +91,18 @@ def test_a_user_mistake_is_one_line_on_stderr_without_traceback(tmp_path: Path) 
     assert result.returncode == 2
     assert result.stderr.strip().startswith("rag: No index at") and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_eval_json_gives_the_documented_shape(capsys, built_index_dir: Path, tmp_path: Path) -> None:
+    dev = (Path(__file__).resolve().parent.parent / "evals" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
+    picked = tmp_path / "two.jsonl"
+    picked.write_text("\n".join([dev[0], next(l for l in dev if '"unanswerable"' in l)]) + "\n", encoding="utf-8")
+    code, out, _ = run(capsys, "eval", str(picked), "--json", "-", "--no-baselines", "--index", str(built_index_dir))
+    result = json.loads(out)
+    assert code == 0 and set(result) == EVAL_FIELDS
+    assert list(result["systems"]) == ["hybrid (ours)"] and result["questions"] == 2 and result["answerable"] == 1
+    assert set(result["answers"]) == {"overall", "by_type", "unanswerable_abstained", "latency_ms"}
+    assert all(set(r) == ROW_FIELDS for r in result["rows"])
+    answerable, unanswerable = result["rows"]
+    assert {"citation_precision", "answer_support", "token_f1"} <= set(answerable["answer_scores"])
+    assert set(unanswerable["answer_scores"]) == {"abstention_correct"}
