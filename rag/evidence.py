@@ -1,7 +1,9 @@
 """Sentence-level evidence for a question: the sentences of the retrieved passages (and
-their footnotes), each scored by the multilingual embedder and by lexical overlap, plus
-the checks that tell when the letters cannot answer (a named thing the letters never
-mention, a "how much" question with no amount in sight)."""
+their footnotes), each scored by the multilingual embedder and by lexical overlap, with
+a cue for what the question word asks (a cause for "waarom", a date for "wanneer", ...);
+what the question asks for (a list, a source, two named letters); and the checks that
+tell when the letters cannot answer (a named thing the letters never mention, a "how
+much" question with no amount in sight)."""
 
 from __future__ import annotations
 
@@ -28,9 +30,8 @@ _QUESTION_WORDS = {
 _STOP = set(bm25s.stopwords.STOPWORDS_DUTCH) | set(bm25s.stopwords.STOPWORDS_EN_PLUS) | _QUESTION_WORDS
 _STEM = Stemmer.Stemmer("dutch")
 _NUMBER_WORDS = "twee drie vier vijf zes zeven acht negen tien twaalf honderd duizend miljoen miljard dubbel"
-_QUANTITY = re.compile(
-    rf"(?<![\w.‐-])\d|\b(?:{'|'.join(_NUMBER_WORDS.split())})", re.IGNORECASE
-)  # not F-16, G7, a note.7
+# a number standing on its own: not in a name (F-16, G7) nor a footnote marker ("geleverd.7")
+_QUANTITY = re.compile(rf"(?<![\w.‐-])\d|\b(?:{'|'.join(_NUMBER_WORDS.split())})", re.IGNORECASE)
 _DATE = re.compile(rf"\b\d{{1,2}}\s+(?:{'|'.join(MONTHS)})(?:\s+\d{{4}})?|\b(?:19|20)\d\d\b", re.I)
 _MONEY = re.compile(r"\b(?:eur|euro|€|usd|dollar|miljoen|miljard)\b|€", re.IGNORECASE)
 _ASKS_MONEY = re.compile(r"\b(?:hoeveel geld|how much money|welk bedrag|what amount)\b", re.IGNORECASE)
@@ -126,8 +127,9 @@ def score(question: str, sentences: Sequence[Sentence], embedder: Embedder, weig
 
 def answers_question_word(question: str, sentence: str) -> bool:
     """Whether the sentence holds what the question word asks for: a cause for "waarom", a
-    name the question does not mention for "wie" (not an acronym such as NAVO), a date for "wanneer", an enumeration
-    for a list question. (Amounts for "hoeveel" are a filter: fits_answer_type.)"""
+    name the question does not mention for "wie" (not an acronym such as NAVO), a date
+    for "wanneer", an enumeration for a list question. (Amounts for "hoeveel" are a
+    filter, not a cue: fits_answer_type.)"""
     if _ASKS["reason"].search(question):
         return bool(_CAUSE.search(sentence))
     if _ASKS["person"].search(question):
