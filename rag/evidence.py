@@ -232,15 +232,12 @@ def unknown_names(question: str, known: Collection[str], dutch: bool = True) -> 
     """Names and codes in the question that no letter mentions, not even in a close
     spelling or a derived form (so "Georgia" finds "Georgië", "Chinees" finds "China",
     but "F-35" does not find "F-16"). Capitalised words count only in Dutch questions:
-    an English name ("Dutch", "Council") is not expected in a Dutch letter; adjectives of
-    a people or language ("Engelse", "Franse") are descriptions, not names."""
+    an English name ("Dutch", "Council") is not expected in a Dutch letter."""
     missing = []
     for i, word in enumerate(_WORD.findall(question)):
         has_digit = any(c.isdigit() for c in word)
         if not (has_digit or (dutch and i > 0 and word[0].isupper())):
             continue
-        if not has_digit and re.search(r"(?:se|sche)$", word) and not word.isupper():
-            continue  # an adjective of a people or language ("Engelse titel") names no subject
         folded = _fold(word)
         if folded in known or (has_digit and not re.search(r"[^\W\d_]", folded)):
             continue  # plain numbers (years, amounts) are judged by the embedder, not here
