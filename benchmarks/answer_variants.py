@@ -53,7 +53,7 @@ def main() -> None:
             for q in questions:
                 a = baselines.answer(q.question, index, settings)
                 words += [] if a.abstained else [len(a.text.split())]
-                for key, value in metrics.answer_scores(q, a, metrics._cite_gold(SystemRun("ours"), q)).items():
+                for key, value in metrics.answer_scores(q, a, metrics.cite_gold(SystemRun("ours"), q)).items():
                     scores.setdefault(key, []).append(value)
             cells.append(" ".join(f"{sum(scores[k]) / len(scores[k]):9.3f}" if k in scores else " " * 9 for k in SHOWN))
         print(name.ljust(16), *cells, f"{sum(words) / max(1, len(words)):5.0f}", sep="  ", flush=True)

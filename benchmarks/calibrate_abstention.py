@@ -19,7 +19,7 @@ import re
 import time
 from pathlib import Path
 
-from rag import answer, evidence, pipeline
+from rag import answer, evidence, pipeline, questions
 from rag.retrieval import retrieve
 from rag.settings import Settings
 
@@ -42,8 +42,8 @@ def main() -> None:
         started = time.perf_counter()
         hits = retrieve(item["question"], index, settings.retrieval)
         scored = evidence.score(item["question"], evidence.candidates(hits, answer.DEPTH), embedder, answer.WEIGHTS)
-        dutch = answer.language(item["question"]) == "nl"
-        unknown = evidence.unknown_names(item["question"], known, dutch)
+        dutch = questions.language(item["question"]) == "nl"
+        unknown = questions.unknown_names(item["question"], known, dutch)
         chosen = answer.select(item["question"], scored, settings.answer.max_sentences)
         ms = (time.perf_counter() - started) * 1000
         reason = answer.abstention_reason(item["question"], scored, settings.answer, known)

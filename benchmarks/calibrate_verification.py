@@ -16,9 +16,11 @@ import json
 import re
 from pathlib import Path
 
-from rag import evidence, pipeline
+from rag import pipeline
+from rag.chunking import sentence_spans
 from rag.retrieval import retrieve
 from rag.settings import Settings
+from rag.words import content_stems
 
 
 def norm(text: str) -> str:
@@ -27,10 +29,10 @@ def norm(text: str) -> str:
 
 def measure(claim: str, passage_text: str, embedder) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     """(best cosine to a sentence of the passage, share of claim words in the passage)."""
-    sentences = [passage_text[s:e] for s, e in evidence.sentence_spans(passage_text)]
+    sentences = [passage_text[s:e] for s, e in sentence_spans(passage_text)]
     vectors = embedder.embed_passages([claim, *sentences])
-    wanted = evidence.content_stems(claim)
-    overlap = len(wanted & evidence.content_stems(passage_text)) / max(1, len(wanted))
+    wanted = content_stems(claim)
+    overlap = len(wanted & content_stems(passage_text)) / max(1, len(wanted))
     return float((vectors[1:] @ vectors[0]).max()), overlap
 
 

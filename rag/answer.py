@@ -1,11 +1,11 @@
 """Hits -> an answer with citations, composed from the letters' own sentences (no LLM).
 
 The sentences of the top passages are scored against the question (multilingual
-embedder + lexical overlap + a cue for what the question word asks: evidence.py); the
-best one, the close runners-up of its passage (for list or multi-part questions: of any
-passage; for a question naming two letters: the best of each) and the two sentences
-that follow the best one in its paragraph become the answer, each ending in `[n]` where
-n is its passage's rank among the hits. When the question names something no letter
+embedder + lexical overlap + a cue for what the question word asks: evidence.py and
+questions.py); the best one, the close runners-up of its passage (for list or multi-part
+questions: of any passage; for a question naming two letters: also the best of each) and
+the two sentences that follow the best one in its passage become the answer, each ending
+in `[n]` where n is its passage's rank among the hits. When the question names something no letter
 mentions, or no sentence scores above `AnswerSettings.min_support`, the answer says
 that the letters do not answer it and `abstained` is set; the hits are still given.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterator, Sequence
 
-from rag import evidence
+from rag import evidence, questions
 from rag.embedding import Embedder
 from rag.evidence import Sentence
 from rag.settings import AnswerSettings
@@ -30,12 +30,10 @@ WEIGHTS = evidence.Weights(lexical=0.50, rank=0.01, cue=0.10, reference=0.20, ab
 DEPTH = 5  # passages whose sentences are considered
 MARGIN = 0.02  # a second sentence must score within this of the best one
 LIST_MARGIN = 0.04  # ... or within this for list and multi-part questions
-FOLLOW = 2  # sentences after the best one in its paragraph that join the answer
+FOLLOW = 2  # sentences after the best one in its passage that join the answer
 MAX_SINGLE = 2  # sentences for a plain question; settings.max_sentences for a list
 
 CITATION = re.compile(r"\[(\d+)\]")  # the one pattern of a citation in an answer text
-_EN = set("the what which who how when where why does did is are was were of to in and for".split())
-_NL = set("de het een wat welke wie hoe wanneer waar waarom heeft hebben is zijn van in en voor".split())
 _FOLLOW_UP = re.compile(r"^(?:en|maar|ook|and|but|also|what about|how about|en wat (?:met|over))\b\s*", re.I)
 _PREPOSITION = r"in|op|bij|aan|voor|tijdens|na|at|to|for|during|after"
 
@@ -48,7 +46,7 @@ def compose(
     known_words: Collection[str] = (),
 ) -> Answer:
     """Answer from the letters' sentences, or abstain. `known_words` is the letters'
-    vocabulary (evidence.vocabulary): a name in the question outside it means abstain."""
+    vocabulary (words.vocabulary): a name in the question outside it means abstain."""
     hits = tuple(hits)
     if not hits:
         return abstain(question, hits, "no passage was retrieved")
@@ -57,7 +55,9 @@ def compose(
     if reason:
         return abstain(question, hits, reason)
     chosen = select(question, sentences, settings.max_sentences)
-    chosen = widen(question, follow(each_letter(question, chosen, sentences), sentences), sentences)
+    chosen = each_letter(question, chosen, sentences, settings)
+    chosen = follow(chosen, sentences)
+    chosen = widen(question, chosen, sentences)
     return Answer(question, render(chosen), False, citations(chosen), hits)
 
 
@@ -65,25 +65,31 @@ def abstention_reason(
     question: str, sentences: Sequence[Sentence], settings: AnswerSettings, known_words: Collection[str]
 ) -> str | None:
     """Why the letters cannot answer the question, or None when they can."""
-    dutch = language(question) == "nl"
+    dutch = questions.language(question) == "nl"
     if known_words:
-        unknown = evidence.unknown_names(question, known_words, dutch)
+        unknown = questions.unknown_names(question, known_words, dutch)
         if unknown:
             return f"no letter mentions {', '.join(unknown)}"
-    # A Dutch question is judged on similarity plus the share of its words in the sentence;
-    # an English one on similarity alone (its words never occur in a Dutch letter).
     best = support(question, sentences, with_overlap=dutch)
-    threshold = settings.min_support if dutch else settings.min_similarity_en
+    threshold = support_threshold(question, settings)
     if best < threshold:
         return f"best supporting sentence scores {best:.3f} < {threshold:.3f}"
     return None
 
 
+def support_threshold(question: str, settings: AnswerSettings) -> float:
+    """What a sentence must reach for the letters to answer: a Dutch question is judged on
+    a sentence's relevance (similarity plus the share of its words in the sentence, not the
+    cues and penalties that only rank); an English one on similarity alone (its words never
+    occur in a Dutch letter)."""
+    return settings.min_support if questions.language(question) == "nl" else settings.min_similarity_en
+
+
 def support(question: str, sentences: Sequence[Sentence], with_overlap: bool = True) -> float:
-    """The score (or, without overlap, the cosine) of the best sentence that can answer this
-    kind of question (0 if none)."""
+    """The relevance (or, without overlap, the cosine) of the best sentence that can answer
+    this kind of question (0 if none)."""
     fitting = [
-        s.relevance if with_overlap else s.similarity for s in sentences if evidence.fits_answer_type(question, s.text)
+        s.relevance if with_overlap else s.similarity for s in sentences if questions.fits_answer_type(question, s.text)
     ]
     return max(fitting, default=0.0)
 
@@ -92,10 +98,10 @@ def select(question: str, sentences: Sequence[Sentence], max_sentences: int) -> 
     """The best fitting sentence and the close runners-up that add something new (from the
     same passage, unless the question asks for several things), in the order of the hits
     and the letter."""
-    fitting = [s for s in sentences if evidence.fits_answer_type(question, s.text)]
+    fitting = [s for s in sentences if questions.fits_answer_type(question, s.text)]
     if not fitting:
         return []
-    many = evidence.is_list_question(question)
+    many = questions.is_list_question(question)
     margin, limit = (LIST_MARGIN, max_sentences) if many else (MARGIN, min(MAX_SINGLE, max_sentences))
     chosen = [fitting[0]]
     for s in fitting[1:]:
@@ -108,19 +114,24 @@ def select(question: str, sentences: Sequence[Sentence], max_sentences: int) -> 
     return sorted(chosen, key=lambda s: (s.rank, s.start))
 
 
-def each_letter(question: str, chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Sentence]:
+def each_letter(
+    question: str, chosen: Sequence[Sentence], sentences: Sequence[Sentence], settings: AnswerSettings
+) -> list[Sentence]:
     """When the question names two or more letters ("in Madrid en later in Vilnius"), add the
-    best fitting sentence of each named letter that the answer does not draw on yet."""
-    named = evidence.named_letters(question, {s.passage.letter_id: s.passage for s in sentences}.values())
+    best fitting sentence of each named letter that the answer does not draw on yet, if it
+    is relevant enough to answer on its own (support_threshold)."""
+    named = questions.named_letters(question, {s.passage.letter_id: s.passage for s in sentences}.values())
     if len(named) < 2:
         return list(chosen)
+    dutch = questions.language(question) == "nl"
+    threshold = support_threshold(question, settings)
     wider = list(chosen)
     for letter_id in named - {c.passage.letter_id for c in chosen}:
-        best = next(
-            (s for s in sentences if s.passage.letter_id == letter_id and evidence.fits_answer_type(question, s.text)),
-            None,
+        fitting = (
+            s for s in sentences if s.passage.letter_id == letter_id and questions.fits_answer_type(question, s.text)
         )
-        if best is not None:
+        best = next(fitting, None)
+        if best is not None and (best.relevance if dutch else best.similarity) >= threshold:
             wider.append(best)
     return sorted(wider, key=lambda s: (s.rank, s.start))
 
@@ -144,7 +155,7 @@ def widen(question: str, chosen: Sequence[Sentence], sentences: Sequence[Sentenc
     is a bare reference ("Kamerstuk 36 045, nr. 164") is added only when the question asks
     for a source; the citation's passage shows it anyway."""
     seen = {(s.passage.id, s.start) for s in chosen}
-    if not evidence.asks_for_source(question):
+    if not questions.asks_for_source(question):
         seen |= {(s.passage.id, s.start) for s in sentences if evidence.is_reference(s.text)}
     wider = list(chosen)
     for c in chosen:
@@ -174,14 +185,8 @@ def citations(chosen: Sequence[Sentence]) -> tuple[Citation, ...]:
 
 def abstain(question: str, hits: Sequence[Hit], reason: str) -> Answer:
     """The letters do not answer: say so in the question's language, keep the hits."""
-    text = NO_ANSWER_EN if language(question) == "en" else NO_ANSWER_NL
+    text = NO_ANSWER_EN if questions.language(question) == "en" else NO_ANSWER_NL
     return Answer(question, text, True, (), tuple(hits), notes=(f"abstained: {reason}",))
-
-
-def language(text: str) -> str:
-    """'en' or 'nl', by counting common function words."""
-    words = re.findall(r"[a-z]+", text.lower())
-    return "en" if sum(w in _EN for w in words) > sum(w in _NL for w in words) else "nl"
 
 
 def cited_numbers(text: str) -> list[int]:

@@ -23,8 +23,10 @@ from rag import evidence
 from rag.chunking import sentence_spans
 from rag.embedding import Embedder
 from rag.errors import LLMError
+from rag.questions import language as question_language
 from rag.settings import AnswerSettings
 from rag.types import Answer, Citation, Hit
+from rag.words import content_stems
 
 # Measured with benchmarks/calibrate_verification.py on evals/dev.jsonl: a reference
 # answer against its gold passage vs. against the passages of other questions.
@@ -103,7 +105,7 @@ _IN_PROCESS = threading.Lock()  # the loaded GGUF model is not thread-safe
 
 def messages(question: str, hits: Sequence[Hit]) -> list[tuple[str, str]]:
     """The chat: system rules, then the numbered passages and the question."""
-    no_answer = extractive.NO_ANSWER_EN if extractive.language(question) == "en" else extractive.NO_ANSWER_NL
+    no_answer = extractive.NO_ANSWER_EN if question_language(question) == "en" else extractive.NO_ANSWER_NL
     blocks = []
     for n, hit in enumerate(hits, start=1):
         p = hit.passage
@@ -210,8 +212,8 @@ def supporting_sentence(claim: str, hit: Hit, embedder: Embedder) -> str | None:
     sentences = evidence.candidates([hit], 1)
     if not sentences or not claim:
         return None
-    wanted = evidence.content_stems(claim)
-    found = evidence.content_stems(" ".join(s.text for s in sentences))
+    wanted = content_stems(claim)
+    found = content_stems(" ".join(s.text for s in sentences))
     vectors = embedder.embed_passages([claim, *(s.text for s in sentences)])
     similarity = vectors[1:] @ vectors[0]
     best = int(similarity.argmax())

@@ -128,7 +128,7 @@ def summarise(questions: Sequence[Question], runs: Sequence[SystemRun], answers:
         }
     result: dict = {"questions": len(questions), "answerable": len(answerable), "k": k, "systems": systems}
     if answers:
-        per_a = {q.id: answer_scores(q, answers[q.id][0], _cite_gold(runs[0], q)) for q in questions}
+        per_a = {q.id: answer_scores(q, answers[q.id][0], cite_gold(runs[0], q)) for q in questions}
         latencies = [ms for _, ms in answers.values()]
         result["answers"] = {
             "overall": _means(per_a.values()),
@@ -147,7 +147,7 @@ def rows(questions: Sequence[Question], runs: Sequence[SystemRun], answers: dict
         answer = answers[q.id][0] if q.id in answers else None
         ranks = {run.name: first_hit_rank(covered_by(run, q)) if q.gold else None for run in runs}
         ours = ranks[runs[0].name]
-        scores = answer_scores(q, answer, _cite_gold(runs[0], q)) if answer else {}
+        scores = answer_scores(q, answer, cite_gold(runs[0], q)) if answer else {}
         out.append(
             {
                 "id": q.id,
@@ -166,7 +166,7 @@ def rows(questions: Sequence[Question], runs: Sequence[SystemRun], answers: dict
     return out
 
 
-def _cite_gold(run: SystemRun, q: Question) -> Callable[[Passage], set[int]]:
+def cite_gold(run: SystemRun, q: Question) -> Callable[[Passage], set[int]]:
     from rag.evaluate import covers
 
     def gold_of(passage: Passage) -> set[int]:

@@ -12,11 +12,11 @@ from rag import chunking, corpus
 from rag.answer import compose, pieces, resolve_follow_up
 from rag.embedding import CachedEmbedder, load_embedder
 from rag.errors import CorpusError, IndexError_
-from rag.evidence import vocabulary
 from rag.retrieval import retrieve
 from rag.settings import Settings
 from rag.store import MANIFEST, Index
 from rag.types import Answer, IngestReport, Letter
+from rag.words import vocabulary
 
 # (letter id, passages embedded so far, passages to embed in all) while ingesting
 OnProgress = Callable[[str, int, int], None]

@@ -18,9 +18,10 @@ from rag.corpus import MONTHS
 from rag.types import Answer, Citation, Footnote, Hit, IngestReport, Letter, Paragraph, Passage
 
 _MARKDOWN = re.compile(r"[\\`*_\[\]()#!|~]")  # characters Markdown would act on
-# A footnote marker as the letters print it: digits straight after a word or its closing
-# punctuation ("geleverd.3 ", "NAVO-landen1 een"), not a number ("in 2014", "G7", "F-16").
-_NOTE_MARKER = re.compile(r"(?<=[a-zà-ÿ][.,;:)])(\d{1,2})(?=\s|$)|(?<=[a-zà-ÿ])(\d{1,2})(?=[\s.,;:]|$)")
+# A footnote marker as the letters print it: digits straight after a word's closing
+# punctuation ("geleverd.3", "NAVO.4") or after a lower-case word ("NAVO-landen1 een"); not a
+# number ("in 2014"), a code ("G7", "F-16", "punt a2") or an amount.
+_NOTE_MARKER = re.compile(r"(?:(?<=[^\W\d_][.,;:)])|(?<=[a-zà-ÿ]{3}))(\d{1,2})(?=[\s.,;:]|$)")
 QUOTE_GAP = re.compile(r"\s*(?:…|\.\.\.)\s*")  # between the pieces of a quote
 
 Span = tuple[int, int]
@@ -50,14 +51,10 @@ def answer_markdown(text: str, turn: int = 0) -> str:
 
 
 def _plain(text: str) -> str:
-    """Text escaped for Markdown, then HTML (esc() makes entities with '#'); footnote
+    """Text escaped for Markdown, then HTML (esc() makes entities with '#'), with footnote
     markers as superscripts, as in the letter."""
-    out = []
-    for i, piece in enumerate(_NOTE_MARKER.split(text)):
-        if piece is None:
-            continue
-        out.append(f"<sup>{piece}</sup>" if i % 3 else esc(_MARKDOWN.sub(r"\\\g<0>", piece)))
-    return "".join(out)
+    pieces = _NOTE_MARKER.split(text)  # text, marker, text, marker, ..., text
+    return "".join(f"<sup>{p}</sup>" if i % 2 else esc(_MARKDOWN.sub(r"\\\g<0>", p)) for i, p in enumerate(pieces))
 
 
 def markup(text: str, offset: int, marks: Sequence[Span] = (), footnotes: Sequence[Footnote] = ()) -> str:

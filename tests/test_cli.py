@@ -30,8 +30,10 @@ CITATION_FIELDS = {"n", "passage_id", "letter_id", "letter_title", "section", "p
 # a retrieved passage in `rag ask --json`: the passage record less `part`, with its rank and scores
 HIT_FIELDS = (PASSAGE_FIELDS - {"part"}) | {"rank", "score", "scores"}
 EVAL_FIELDS = {"file", "questions", "answerable", "k", "systems", "answers", "rows"}
-ROW_FIELDS = {"id", "question", "type", "lang", "answer", "abstained", "cited", "hit", "first_hit_rank", "ranks"}
-ROW_FIELDS |= {"answer_scores"}
+ROW_FIELDS = {
+    *("id", "question", "type", "lang", "answer", "abstained", "cited", "hit", "first_hit_rank", "ranks"),
+    "answer_scores",
+}
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
