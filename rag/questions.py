@@ -7,6 +7,7 @@ letters cannot answer it)."""
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Collection, Iterable
 
@@ -65,6 +66,7 @@ _ASKS_SOURCE = re.compile(
 _FUZZY = 0.75  # Georgia~Georgië 0.86, Ukraine~Oekraine 0.80, NATO~NAVO 0.75; F-35~F-16 0.5
 
 
+@functools.lru_cache(maxsize=1024)  # asked once per sentence scored: pure, so remembered
 def language(text: str) -> str:
     """'en' or 'nl', by counting common function words."""
     words = re.findall(r"[a-z]+", text.lower())
@@ -109,6 +111,7 @@ def _is_name(word: str, first: bool) -> bool:
     return word[0].isupper() and not word.isupper() and not (first and word.lower() in STOP)
 
 
+@functools.lru_cache(maxsize=1024)
 def is_list_question(question: str) -> bool:
     """Whether the question asks for several things: a count ("drie elementen"), two
     questions in one, a plural verb ("wat zijn"), or "welke"/"which" before a plural noun,
