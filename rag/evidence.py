@@ -73,13 +73,14 @@ def score(question: str, sentences: Sequence[Sentence], embedder: Embedder, weig
     vectors = embedder.embed_passages([s.text for s in sentences])
     wanted = content_stems(question)
     references_count = not questions.asks_for_source(question)
+    holds_what_is_asked = questions.answer_cue(question)
     scored = []
     for s, sim in zip(sentences, vectors @ q, strict=True):
         context = content_stems(" ".join((s.text, s.passage.section or "", s.passage.letter_title)))
         overlap = len(wanted & context) / len(wanted) if wanted else 0.0
         relevance = float(sim) + weights.lexical * overlap - weights.rank * (s.rank - 1)
         value = relevance
-        if questions.answers_question_word(question, s.text):
+        if holds_what_is_asked(s.text):
             value += weights.cue
         if references_count and is_reference(s.text):
             value -= weights.reference

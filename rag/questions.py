@@ -7,9 +7,8 @@ letters cannot answer it)."""
 from __future__ import annotations
 
 import difflib
-import functools
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from rag.corpus import MONTHS
 from rag.types import Passage
@@ -66,7 +65,6 @@ _ASKS_SOURCE = re.compile(
 _FUZZY = 0.75  # Georgia~Georgië 0.86, Ukraine~Oekraine 0.80, NATO~NAVO 0.75; F-35~F-16 0.5
 
 
-@functools.lru_cache(maxsize=1024)  # asked once per sentence scored: pure, so remembered
 def language(text: str) -> str:
     """'en' or 'nl', by counting common function words."""
     words = re.findall(r"[a-z]+", text.lower())
@@ -89,20 +87,28 @@ def fits_answer_type(question: str, sentence: str) -> bool:
 
 
 def answers_question_word(question: str, sentence: str) -> bool:
-    """Whether the sentence holds what the question word asks for: a cause for "waarom", a
-    name the question does not mention for "wie" (not an acronym such as NAVO), a date
-    for "wanneer", an enumeration for a list question. A cue that raises a sentence, not
-    a filter: "Wie besluit erover?" may be answered by "een volgend kabinet"."""
+    """Whether the sentence holds what the question word asks for (see answer_cue)."""
+    return answer_cue(question)(sentence)
+
+
+def answer_cue(question: str) -> Callable[[str], bool]:
+    """The test for what the question word asks for, read from the question once: a cause
+    for "waarom", a name the question does not mention for "wie" (not an acronym such as
+    NAVO), a date for "wanneer", an enumeration for a list question; nothing otherwise.
+    A cue that raises a sentence, not a filter: "Wie besluit erover?" may be answered by
+    "een volgend kabinet"."""
     if _ASKS_REASON.search(question):
-        return bool(_CAUSE.search(sentence))
+        return lambda sentence: bool(_CAUSE.search(sentence))
     if _ASKS_PERSON.search(question):
         asked = {w.lower() for w in WORD.findall(question)}
-        return any(_is_name(w, first=i == 0) and w.lower() not in asked for i, w in enumerate(WORD.findall(sentence)))
+        return lambda sentence: any(
+            _is_name(w, first=i == 0) and w.lower() not in asked for i, w in enumerate(WORD.findall(sentence))
+        )
     if _ASKS_TIME.search(question):
-        return bool(_DATE.search(sentence) or _MONTH.search(sentence))
+        return lambda sentence: bool(_DATE.search(sentence) or _MONTH.search(sentence))
     if is_list_question(question):
-        return sentence.count(",") >= 2 or bool(_ENUMERATION.search(sentence))
-    return False
+        return lambda sentence: sentence.count(",") >= 2 or bool(_ENUMERATION.search(sentence))
+    return lambda sentence: False
 
 
 def _is_name(word: str, first: bool) -> bool:
@@ -111,7 +117,6 @@ def _is_name(word: str, first: bool) -> bool:
     return word[0].isupper() and not word.isupper() and not (first and word.lower() in STOP)
 
 
-@functools.lru_cache(maxsize=1024)
 def is_list_question(question: str) -> bool:
     """Whether the question asks for several things: a count ("drie elementen"), two
     questions in one, a plural verb ("wat zijn"), or "welke"/"which" before a plural noun,
