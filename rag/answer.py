@@ -131,7 +131,7 @@ def each_letter(
             s for s in sentences if s.passage.letter_id == letter_id and questions.fits_answer_type(question, s.text)
         )
         best = next(fitting, None)
-        if best is not None and (best.relevance if dutch else best.similarity) >= threshold:
+        if best is not None and support(question, [best], with_overlap=dutch) >= threshold:
             wider.append(best)
     return sorted(wider, key=lambda s: (s.rank, s.start))
 
