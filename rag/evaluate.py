@@ -201,8 +201,9 @@ def run_eval(
         done += 1
         if on_progress:
             on_progress(done, steps)
-    result = metrics.summarise(questions, runs, answers, settings.retrieval.k)
-    rows = metrics.rows(questions, runs, answers)
+    scored = metrics.score_answers(questions, runs[0], answers)
+    result = metrics.summarise(questions, runs, answers, scored, settings.retrieval.k)
+    rows = metrics.rows(questions, runs, answers, scored)
     evaluated = EvalRun(report.markdown_tables(result), rows, result)
     if report_dir is not None:
         return dataclasses.replace(evaluated, **report.write(Path(report_dir), Path(path), result, rows))

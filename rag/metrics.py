@@ -114,8 +114,16 @@ def answer_scores(q: Question, answer: Answer, cite_gold: Callable[[Passage], se
     return scores
 
 
-def summarise(questions: Sequence[Question], runs: Sequence[SystemRun], answers: dict, k: int) -> dict:
-    """Means overall, by type and by language, per system; answer metrics for ours; latencies."""
+def score_answers(questions: Sequence[Question], run: SystemRun, answers: dict) -> dict[str, dict[str, float]]:
+    """Each answered question's answer scores, its citations judged against `run` (ours)."""
+    return {q.id: answer_scores(q, answers[q.id][0], cite_gold(run, q)) for q in questions if q.id in answers}
+
+
+def summarise(
+    questions: Sequence[Question], runs: Sequence[SystemRun], answers: dict, scored: dict[str, dict[str, float]], k: int
+) -> dict:
+    """Means overall, by type and by language, per system; answer metrics for ours (`scored`:
+    score_answers()); latencies."""
     systems = {}
     answerable = [q for q in questions if q.gold]
     for run in runs:
@@ -128,18 +136,19 @@ def summarise(questions: Sequence[Question], runs: Sequence[SystemRun], answers:
         }
     result: dict = {"questions": len(questions), "answerable": len(answerable), "k": k, "systems": systems}
     if answers:
-        per_a = {q.id: answer_scores(q, answers[q.id][0], cite_gold(runs[0], q)) for q in questions}
         latencies = [ms for _, ms in answers.values()]
         result["answers"] = {
-            "overall": _means(per_a.values()),
-            "by_type": {t: _means(per_a[q.id] for q in questions if q.type == t) for t in _types(questions)},
-            "unanswerable_abstained": _mean([per_a[q.id]["abstention_correct"] for q in questions if not q.gold]),
+            "overall": _means(scored.values()),
+            "by_type": {t: _means(scored[q.id] for q in questions if q.type == t) for t in _types(questions)},
+            "unanswerable_abstained": _mean([scored[q.id]["abstention_correct"] for q in questions if not q.gold]),
             "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
         }
     return result
 
 
-def rows(questions: Sequence[Question], runs: Sequence[SystemRun], answers: dict) -> list[dict]:
+def rows(
+    questions: Sequence[Question], runs: Sequence[SystemRun], answers: dict, scored: dict[str, dict[str, float]]
+) -> list[dict]:
     """One row per question: what our pipeline answered, its answer scores (answer_scores)
     and where each system found the evidence."""
     out = []
@@ -147,7 +156,6 @@ def rows(questions: Sequence[Question], runs: Sequence[SystemRun], answers: dict
         answer = answers[q.id][0] if q.id in answers else None
         ranks = {run.name: first_hit_rank(covered_by(run, q)) if q.gold else None for run in runs}
         ours = ranks[runs[0].name]
-        scores = answer_scores(q, answer, cite_gold(runs[0], q)) if answer else {}
         out.append(
             {
                 "id": q.id,
@@ -160,7 +168,7 @@ def rows(questions: Sequence[Question], runs: Sequence[SystemRun], answers: dict
                 "hit": (ours is not None) if q.gold else bool(answer and answer.abstained),
                 "first_hit_rank": ours,
                 "ranks": ranks,
-                "answer_scores": scores,
+                "answer_scores": scored.get(q.id, {}),
             }
         )
     return out
