@@ -2,9 +2,9 @@
 
 For every question: retrieve, score the sentences once, then for each threshold count
 abstention accuracy (unanswerable questions that abstain) and false abstention
-(answerable ones that abstain). At the current threshold it also prints answer support
-(the answer contains a gold quote) and citation precision (cited quotes that overlap a
-gold quote), matching quotes as evals/README.md says (case, white space, hyphens).
+(answerable ones that abstain). At the current threshold it also prints, per question and
+in total, the answer metrics of `rag eval` (rag.metrics: answer support, citation
+precision) for the answer ask() gives.
 
     PYTHONPATH=. HF_HUB_OFFLINE=1 python benchmarks/calibrate_abstention.py \
         --index /tmp/idx evals/dev.jsonl
@@ -14,18 +14,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import re
 import time
 from pathlib import Path
 
-from rag import answer, evidence, pipeline, questions
+from rag import answer, baselines, evidence, metrics, pipeline, questions
+from rag.evaluate import SystemRun, load_questions
 from rag.retrieval import retrieve
 from rag.settings import Settings
-
-
-def norm(text: str) -> str:
-    return re.sub(r"[\s\-‐–\u00ad]+", "", text.lower())
 
 
 def main() -> None:
@@ -36,19 +31,19 @@ def main() -> None:
     settings = dataclasses.replace(Settings.from_env(), index_dir=args.index)
     index = pipeline.open_index(settings)
     known, embedder = pipeline.answer_context(index)  # what ask() uses: stored sentence vectors
+    ours = SystemRun("ours")
     rows = []
-    for line in args.eval_file.read_text().splitlines():
-        item = json.loads(line)
+    for q in load_questions(args.eval_file, {lid: letter.text for lid, letter in index.letters.items()}):
+        hits = retrieve(q.question, index, settings.retrieval)
+        scored = evidence.score(q.question, evidence.candidates(hits, answer.DEPTH), embedder, answer.WEIGHTS)
+        dutch = questions.language(q.question) == "nl"
+        unknown = questions.unknown_names(q.question, known, dutch)
+        best = answer.support(q.question, scored, with_overlap=dutch)
         started = time.perf_counter()
-        hits = retrieve(item["question"], index, settings.retrieval)
-        scored = evidence.score(item["question"], evidence.candidates(hits, answer.DEPTH), embedder, answer.WEIGHTS)
-        dutch = questions.language(item["question"]) == "nl"
-        unknown = questions.unknown_names(item["question"], known, dutch)
-        chosen = answer.select(item["question"], scored, settings.answer.max_sentences)
+        given = baselines.answer(q.question, index, settings)
         ms = (time.perf_counter() - started) * 1000
-        reason = answer.abstention_reason(item["question"], scored, settings.answer, known)
-        best = answer.support(item["question"], scored, with_overlap=dutch)
-        rows.append((item, best, unknown, chosen, ms, dutch, reason))
+        scores = metrics.answer_scores(q, given, metrics.cite_gold(ours, q))
+        rows.append((q, best, unknown, dutch, given, scores, ms))
     sweep(rows)
     report(rows, settings.answer.min_support)
 
@@ -56,9 +51,9 @@ def main() -> None:
 def sweep(rows: list) -> None:
     """Abstention accuracy and false abstention rate per threshold of `min_support`, over the
     Dutch questions (English ones are judged on cosine alone, by `min_similarity_en`)."""
-    dutch = [r for r in rows if r[5]]
-    unanswerable = [r for r in dutch if r[0]["type"] == "unanswerable"]
-    answerable = [r for r in dutch if r[0]["type"] != "unanswerable"]
+    dutch = [r for r in rows if r[3]]
+    unanswerable = [r for r in dutch if not r[0].gold]
+    answerable = [r for r in dutch if r[0].gold]
     print(f"Dutch questions: {len(answerable)} answerable, {len(unanswerable)} unanswerable")
     print("threshold  abstention_acc  false_abstention")
     for step in range(0, 31):
@@ -69,29 +64,23 @@ def sweep(rows: list) -> None:
 
 
 def report(rows: list, threshold: float) -> None:
-    """Per question at the current threshold, then totals."""
-    supported = precise = cited = abstained_wrong = 0
-    for item, best, unknown, chosen, ms, _dutch, reason in rows:
-        abstains = reason is not None  # the composer's own rule, as ask() applies it
-        gold = [norm(g["quote"]) for g in item["gold"]]
-        text = norm(" ".join(s.text for s in chosen))
-        ok = any(g in text for g in gold)
-        good = [any(g[: max(8, len(g) // 2)] in norm(s.text) or norm(s.text) in g for g in gold) for s in chosen]
-        if item["type"] != "unanswerable":
-            abstained_wrong += abstains
-            if not abstains:
-                supported += ok
-                precise += sum(good)
-                cited += len(chosen)
-        flag = "ABSTAIN" if abstains else ("ok" if ok else "MISS")
+    """Per question at the current threshold, then the means of rag.metrics."""
+    for q, best, unknown, _dutch, given, scores, ms in rows:
+        flag = "ABSTAIN" if given.abstained else ("ok" if scores.get("answer_support") else "MISS")
+        precision = scores.get("citation_precision")
         print(
-            f"{item['id']} {item['type'][:8]:8} best={best:.3f} {flag:7} cited={sum(good)}/{len(chosen)} "
-            f"{ms:6.0f} ms {'unknown=' + ','.join(unknown) if unknown else ''}"
+            f"{q.id} {q.type[:8]:8} best={best:.3f} {flag:7} "
+            f"citation precision={'-' if precision is None else f'{precision:.2f}'} {ms:6.0f} ms "
+            f"{'unknown=' + ','.join(unknown) if unknown else ''}"
         )
-    answered = sum(1 for r in rows if r[0]["type"] != "unanswerable") - abstained_wrong
+    means = {}
+    for name in ("answer_support", "citation_precision", "false_abstention"):
+        values = [scores[name] for *_, scores, _ms in rows if name in scores]
+        means[name] = sum(values) / max(1, len(values))
     print(
-        f"threshold {threshold}: answer support {supported}/{answered}, citation precision {precise}/{cited}, "
-        f"false abstentions {abstained_wrong}, mean latency {sum(r[4] for r in rows) / len(rows):.0f} ms"
+        f"threshold {threshold}: answer support {means['answer_support']:.3f}, citation precision "
+        f"{means['citation_precision']:.3f}, false abstention {means['false_abstention']:.3f}, "
+        f"mean answer latency {sum(r[6] for r in rows) / len(rows):.0f} ms"
     )
 
 

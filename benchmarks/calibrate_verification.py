@@ -12,19 +12,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import re
 from pathlib import Path
 
 from rag import pipeline
 from rag.chunking import sentence_spans
+from rag.evaluate import covers, load_questions
 from rag.retrieval import retrieve
 from rag.settings import Settings
 from rag.words import content_stems
-
-
-def norm(text: str) -> str:
-    return re.sub(r"[\s\-‐–\u00ad]+", "", text.lower())
 
 
 def measure(claim: str, passage_text: str, embedder) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -44,15 +39,14 @@ def main() -> None:
     settings = dataclasses.replace(Settings.from_env(), index_dir=args.index)
     index = pipeline.open_index(settings)
     pos, neg = [], []
-    for line in args.eval_file.read_text().splitlines():
-        item = json.loads(line)
-        if not item["gold"]:
+    for q in load_questions(args.eval_file, {lid: letter.text for lid, letter in index.letters.items()}):
+        if not q.gold:
             continue
-        gold = [norm(g["quote"]) for g in item["gold"]]
-        claim = f"{item['question']} {item['answer']}"
-        hits = retrieve(item["question"], index, settings.retrieval)
-        right = [h for h in hits if any(g in norm(h.passage.indexed_text) for g in gold)]
-        wrong = [h for h in hits if not any(g in norm(h.passage.indexed_text) for g in gold)]
+        claim = f"{q.question} {q.answer}"
+        hits = retrieve(q.question, index, settings.retrieval)
+        holds = [any(covers((h.passage.letter_id, h.passage.spans), g) for g in q.gold) for h in hits]
+        right = [h for h, held in zip(hits, holds, strict=True) if held]
+        wrong = [h for h, held in zip(hits, holds, strict=True) if not held]
         if right:
             pos.append(measure(claim, right[0].passage.indexed_text, index.embedder))
         if wrong:
