@@ -22,8 +22,13 @@ def passages(letter: Letter, settings: ChunkingSettings) -> list[Passage]:
 def sentence_units(passage: Passage) -> list[tuple[int, int]]:
     """Spans (in the letter text) of each sentence of a passage and of each of its footnotes:
     the units that sentence-level search embeds and that answers quote."""
+    return [(start, end) for _, start, end in sentences(passage)]
+
+
+def sentences(passage: Passage) -> list[tuple[str, int, int]]:
+    """Each sentence of a passage and of its footnotes, with its span in the letter text."""
     pieces = [(passage.text, passage.start)] + [(f.text, f.start) for f in passage.footnotes]
-    return [(offset + s, offset + e) for text, offset in pieces for s, e in sentence_spans(text)]
+    return [(text[s:e], offset + s, offset + e) for text, offset in pieces for s, e in sentence_spans(text)]
 
 
 def sentence_spans(text: str) -> Iterator[tuple[int, int]]:

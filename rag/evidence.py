@@ -10,8 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag import questions
-from rag.chunking import sentence_spans
+from rag import chunking, questions
 from rag.embedding import Embedder
 from rag.types import Hit, Passage
 from rag.words import WORD, content_stems
@@ -56,12 +55,9 @@ def candidates(hits: Sequence[Hit], depth: int) -> list[Sentence]:
     """The sentences of the top `depth` passages, footnotes included, in reading order."""
     found: list[Sentence] = []
     for rank, hit in enumerate(hits[:depth], start=1):
-        p = hit.passage
-        pieces = [(p.text, p.start)] + [(f.text, f.start) for f in p.footnotes]
-        for text, offset in pieces:
-            for s, e in sentence_spans(text):
-                if len(WORD.findall(_LINK.sub(" ", text[s:e]))) >= 3:  # not headings, stray numbers or bare links
-                    found.append(Sentence(rank, p, text[s:e], offset + s, offset + e))
+        for text, start, end in chunking.sentences(hit.passage):
+            if len(WORD.findall(_LINK.sub(" ", text))) >= 3:  # not headings, stray numbers or bare links
+                found.append(Sentence(rank, hit.passage, text, start, end))
     return found
 
 
