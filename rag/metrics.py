@@ -149,8 +149,8 @@ def summarise(
 def rows(
     questions: Sequence[Question], runs: Sequence[SystemRun], answers: dict, scored: dict[str, dict[str, float]]
 ) -> list[dict]:
-    """One row per question: what our pipeline answered, its answer scores (answer_scores)
-    and where each system found the evidence."""
+    """One row per question: what our pipeline answered, its answer scores (answer_scores),
+    how long the answer took end to end, and where each system found the evidence."""
     out = []
     for q in questions:
         answer = answers[q.id][0] if q.id in answers else None
@@ -169,6 +169,7 @@ def rows(
                 "first_hit_rank": ours,
                 "ranks": ranks,
                 "answer_scores": scored.get(q.id, {}),
+                "latency_ms": round(answers[q.id][1], 1) if q.id in answers else None,  # end to end, this answer
             }
         )
     return out

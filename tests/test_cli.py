@@ -33,6 +33,7 @@ EVAL_FIELDS = {"file", "questions", "answerable", "k", "systems", "answers", "ro
 ROW_FIELDS = {
     *("id", "question", "type", "lang", "answer", "abstained", "cited", "hit", "first_hit_rank", "ranks"),
     "answer_scores",
+    "latency_ms",
 }
 
 
@@ -108,3 +109,4 @@ def test_eval_json_gives_the_documented_shape(capsys, built_index_dir: Path, tmp
     answerable, unanswerable = result["rows"]
     assert {"citation_precision", "answer_support", "token_f1"} <= set(answerable["answer_scores"])
     assert set(unanswerable["answer_scores"]) == {"abstention_correct"}
+    assert all(r["latency_ms"] > 0 for r in result["rows"])
