@@ -2,8 +2,8 @@
 
 Run `python app.py [--host H] [--port N]` (or `rag serve`). The index at $RAG_INDEX
 (default index/) is loaded once; without one it is built from the corpus while the
-app already shows how far that is. HTML comes from rag.render; the shared index and
-its uploads from rag.live. API: `ask` returns the `rag ask --json` object.
+app already shows how far that is. HTML comes from rag.app.render; the shared index and
+its uploads from rag.app.live. API: `ask` returns the `rag ask --json` object.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from rag import pipeline, records, render
+from rag import pipeline, records
+from rag.app import render
 from rag.errors import RagError
-from rag.live import MAX_UPLOAD_BYTES, LiveIndex
+from rag.app.live import MAX_UPLOAD_BYTES, LiveIndex
 from rag.settings import Settings
 from rag.types import Answer, IngestReport
 
@@ -129,7 +130,7 @@ def tick() -> tuple:
 
 def run_eval(choice: str | None, uploaded: str | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
     """Run an evaluation file against the current index: metrics, plots, per-question rows, report."""
-    from rag import evaluate
+    from rag.evaluation import evaluate
 
     path = Path(uploaded) if uploaded else Path(choice) if choice else None
     if path is None:

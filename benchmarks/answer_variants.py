@@ -18,8 +18,11 @@ import dataclasses
 import json
 from pathlib import Path
 
-from rag import answer, baselines, metrics, pipeline
-from rag.evaluate import SystemRun, load_questions
+from rag import pipeline
+from rag.answer import extractive as answer
+from rag.evaluation import baselines
+from rag.evaluation import metrics
+from rag.evaluation.evaluate import SystemRun, load_questions
 from rag.settings import Settings
 
 CONSTANTS = ("DEPTH", "MARGIN", "LIST_MARGIN", "FOLLOW", "MAX_SINGLE")

@@ -3,7 +3,7 @@
 For every question: retrieve, score the sentences once, then for each threshold count
 abstention accuracy (unanswerable questions that abstain) and false abstention
 (answerable ones that abstain). At the current threshold it also prints, per question and
-in total, the answer metrics of `rag eval` (rag.metrics: answer support, citation
+in total, the answer metrics of `rag eval` (rag.evaluation.metrics: answer support, citation
 precision) for the answer ask() gives.
 
     PYTHONPATH=. HF_HUB_OFFLINE=1 python benchmarks/calibrate_abstention.py \
@@ -17,9 +17,14 @@ import dataclasses
 import time
 from pathlib import Path
 
-from rag import answer, baselines, evidence, metrics, pipeline, questions
-from rag.evaluate import SystemRun, load_questions
-from rag.retrieval import retrieve
+from rag import pipeline
+from rag.answer import extractive as answer
+from rag.evaluation import baselines
+from rag.answer import evidence
+from rag.evaluation import metrics
+from rag.answer import questions
+from rag.evaluation.evaluate import SystemRun, load_questions
+from rag.retrieval.hybrid import retrieve
 from rag.settings import Settings
 
 
@@ -64,7 +69,7 @@ def sweep(rows: list) -> None:
 
 
 def report(rows: list, threshold: float) -> None:
-    """Per question at the current threshold, then the means of rag.metrics."""
+    """Per question at the current threshold, then the means of rag.evaluation.metrics."""
     for q, best, unknown, _dutch, given, scores, ms in rows:
         flag = "ABSTAIN" if given.abstained else ("ok" if scores.get("answer_support") else "MISS")
         precision = scores.get("citation_precision")

@@ -15,11 +15,11 @@ import dataclasses
 from pathlib import Path
 
 from rag import pipeline
-from rag.chunking import sentence_spans
-from rag.evaluate import covers, load_questions
-from rag.retrieval import retrieve
+from rag.ingest.chunking import sentence_spans
+from rag.evaluation.evaluate import covers, load_questions
+from rag.retrieval.hybrid import retrieve
 from rag.settings import Settings
-from rag.words import content_stems
+from rag.answer.words import content_stems
 
 
 def measure(claim: str, passage_text: str, embedder) -> tuple[float, float]:  # type: ignore[no-untyped-def]

@@ -14,9 +14,9 @@ import itertools
 from pathlib import Path
 
 from rag import pipeline
-from rag.evaluate import SystemRun, load_questions
-from rag.metrics import retrieval_scores
-from rag.retrieval import dense, lexical, rrf, sentences
+from rag.evaluation.evaluate import SystemRun, load_questions
+from rag.evaluation.metrics import retrieval_scores
+from rag.retrieval.hybrid import dense, lexical, rrf, sentences
 from rag.settings import Settings
 from rag.types import Hit
 

@@ -121,8 +121,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from rag.evaluate import run_eval
-    from rag.report import no_nan
+    from rag.evaluation.evaluate import run_eval
+    from rag.evaluation.report import no_nan
 
     if args.k:
         settings = dataclasses.replace(settings, retrieval=dataclasses.replace(settings.retrieval, k=args.k))
@@ -166,7 +166,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export_e5(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.e5_export import export
+    from rag.embedding.e5_export import export
 
     path = export(args.out_dir)
     print(f"exported: {path}")

@@ -14,10 +14,10 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from rag import records
-from rag.embedding import Embedder
-from rag.retrieval import retrieve
+from rag.embedding.embedders import Embedder
+from rag.retrieval.hybrid import retrieve
 from rag.settings import Settings
-from rag.store import Index
+from rag.store.index import Index
 from rag.types import Hit
 
 
@@ -40,7 +40,7 @@ class LetterRetriever(BaseRetriever):
     """Hybrid retrieval over the index as a LangChain retriever. `k` overrides settings.retrieval.k."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    index: Any  # rag.store.Index
+    index: Any  # rag.store.index.Index
     settings: Any = None  # rag.settings.Settings
     k: int | None = None
 

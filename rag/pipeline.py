@@ -8,15 +8,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from rag import chunking, corpus
-from rag.answer import compose, pieces, resolve_follow_up
-from rag.embedding import CachedEmbedder, load_embedder
+from rag.ingest import chunking
+from rag.ingest import corpus
+from rag.answer.extractive import compose, pieces, resolve_follow_up
+from rag.embedding.embedders import CachedEmbedder, load_embedder
 from rag.errors import CorpusError, IndexError_
-from rag.retrieval import retrieve
+from rag.retrieval.hybrid import retrieve
 from rag.settings import Settings
-from rag.store import MANIFEST, Index
+from rag.store.index import MANIFEST, Index
 from rag.types import Answer, IngestReport, Letter
-from rag.words import vocabulary
+from rag.answer.words import vocabulary
 
 # (letter id, passages embedded so far, passages to embed in all) while ingesting
 OnProgress = Callable[[str, int, int], None]
@@ -176,7 +177,7 @@ def ask_stream(
     clock = time.perf_counter()
     known, embedder = answer_context(index)
     if settings.answer.mode == "llm":
-        from rag import llm  # LangChain chat models are an optional extra
+        from rag.answer import llm  # LangChain chat models are an optional extra
 
         answer = yield from llm.answer_stream(resolved, hits, settings.answer, embedder, known)
     else:

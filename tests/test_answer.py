@@ -11,8 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from rag import answer, evidence, pipeline, questions, records, retrieval, words
-from rag.chunking import sentence_spans
+from rag import pipeline, records
+from rag.answer import extractive as answer
+from rag.answer import evidence
+from rag.answer import questions
+from rag.retrieval import hybrid as retrieval
+from rag.answer import words
+from rag.ingest.chunking import sentence_spans
 from rag.settings import Settings
 from rag.types import Answer
 

@@ -10,7 +10,7 @@ import pytest
 from pdfs import make_pdf
 from places import CORPUS, DATA
 
-from rag.corpus import join_lines, parse_text, read_letter
+from rag.ingest.corpus import join_lines, parse_text, read_letter
 from rag.errors import CorpusError
 from rag.pipeline import read_letters
 from rag.types import Letter

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import e5_export
+from rag.embedding import e5_export
 from rag.cli import main
-from rag.embedding import Embedder, load_embedder
+from rag.embedding.embedders import Embedder, load_embedder
 from rag.errors import SettingsError
 from rag.settings import EmbeddingSettings
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.embedding import Embedder, load_embedder, model_dir
+from rag.embedding.embedders import Embedder, load_embedder, model_dir
 from rag.errors import SettingsError
 from rag.settings import EmbeddingSettings
 

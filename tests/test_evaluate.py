@@ -9,7 +9,7 @@ import pytest
 from places import ROOT
 
 from rag.errors import EvalError
-from rag.evaluate import Gold, covers, load_questions, locate, run_eval
+from rag.evaluation.evaluate import Gold, covers, load_questions, locate, run_eval
 from rag.settings import Settings
 
 LETTERS = {"brief": "De NAVO-\nbondgenoten spraken over de samen-\nwerking. Tweede zin over iets anders."}

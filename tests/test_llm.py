@@ -24,8 +24,11 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from rag import answer, chunking, corpus, llm
-from rag.embedding import Embedder, load_embedder
+from rag.answer import extractive as answer
+from rag.ingest import chunking
+from rag.ingest import corpus
+from rag.answer import llm
+from rag.embedding.embedders import Embedder, load_embedder
 from rag.errors import LLMError
 from rag.settings import AnswerSettings, ChunkingSettings, EmbeddingSettings
 from rag.types import Answer, Hit, Passage

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rag.metrics import (
+from rag.evaluation.metrics import (
     first_hit_rank,
     full_recall_at,
     ndcg_at,

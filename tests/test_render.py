@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import chunking, corpus, render
+from rag.ingest import chunking
+from rag.ingest import corpus
+from rag.app import render
 from rag.settings import ChunkingSettings
 from rag.types import Answer, Citation, Hit, IngestReport, Letter, Passage
 

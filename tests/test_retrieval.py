@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from rag.retrieval import retrieve, rrf
+from rag.retrieval.hybrid import retrieve, rrf
 from rag.settings import RetrievalSettings
 from rag.types import Hit, Passage
 

@@ -13,10 +13,10 @@ import pytest
 from places import CORPUS
 
 from rag import pipeline
-from rag.embedding import Embedder
+from rag.embedding.embedders import Embedder
 from rag.errors import IndexError_
 from rag.settings import ChunkingSettings, Settings
-from rag.store import MANIFEST, Index
+from rag.store.index import MANIFEST, Index
 
 QUESTION = "Welk land kondigde aan het Europese F-16 trainingscentrum te kunnen hosten?"
 
@@ -102,7 +102,7 @@ def test_a_crash_while_saving_leaves_the_previous_index_loadable(
     def crash(*_args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("rag.store.os.replace", crash)
+    monkeypatch.setattr("rag.store.index.os.replace", crash)
     with pytest.raises(OSError):
         index.save()
     monkeypatch.undo()

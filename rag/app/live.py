@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rag import pipeline
-from rag.corpus import SUFFIXES
+from rag.ingest.corpus import SUFFIXES
 from rag.errors import IndexError_, RagError
 from rag.settings import Settings
-from rag.store import MANIFEST, Index
+from rag.store.index import MANIFEST, Index
 from rag.types import IngestReport
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024

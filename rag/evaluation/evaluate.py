@@ -16,10 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag import metrics
+from rag.evaluation import metrics
 from rag.errors import EvalError
 from rag.settings import Settings
-from rag.store import Index
+from rag.store.index import Index
 from rag.types import Answer
 
 TYPES = ("factoid", "list", "reason", "paraphrase", "crosslingual", "footnote", "multi", "unanswerable")
@@ -169,8 +169,8 @@ def run_eval(
 ) -> EvalRun:
     """Evaluate our pipeline (retrieval and answers) and, with baselines, BM25 only, dense only
     and LangChain's default recipe, on the same questions; write the report if report_dir."""
-    from rag import baselines as base
-    from rag import report
+    from rag.evaluation import baselines as base
+    from rag.evaluation import report
 
     questions = load_questions(path, {lid: l.text for lid, l in index.letters.items()})
     depth = max(10, settings.retrieval.k)

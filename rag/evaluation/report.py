@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from rag.metrics import CUTOFFS
+from rag.evaluation.metrics import CUTOFFS
 
 ANSWER_COLUMNS = [
     ("citation_precision", "citation precision"),

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rag.settings import RetrievalSettings
-from rag.store import Index
+from rag.store.index import Index
 from rag.types import Hit, Passage
 
 

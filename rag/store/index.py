@@ -29,10 +29,10 @@ import faiss
 import numpy as np
 
 from rag import records
-from rag.chunking import sentence_units
-from rag.embedding import Embedder, Progress
+from rag.ingest.chunking import sentence_units
+from rag.embedding.embedders import Embedder, Progress
 from rag.errors import IndexError_
-from rag.lexical import LexicalIndex
+from rag.store.lexical import LexicalIndex
 from rag.settings import ChunkingSettings
 from rag.types import Letter, Passage
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterator, Sequence
 
-from rag import evidence, questions
-from rag.embedding import Embedder
-from rag.evidence import Sentence
+from rag.answer import evidence
+from rag.answer import questions
+from rag.embedding.embedders import Embedder
+from rag.answer.evidence import Sentence
 from rag.settings import AnswerSettings
 from rag.types import Answer, Citation, Hit
 

@@ -18,15 +18,15 @@ import threading
 from collections.abc import Collection, Generator, Sequence
 from dataclasses import dataclass
 
-from rag import answer as extractive
-from rag import evidence
-from rag.chunking import sentence_spans
-from rag.embedding import Embedder
+from rag.answer import extractive
+from rag.answer import evidence
+from rag.ingest.chunking import sentence_spans
+from rag.embedding.embedders import Embedder
 from rag.errors import LLMError
-from rag.questions import language as question_language
+from rag.answer.questions import language as question_language
 from rag.settings import AnswerSettings
 from rag.types import Answer, Citation, Hit
-from rag.words import content_stems
+from rag.answer.words import content_stems
 
 # Measured with benchmarks/calibrate_verification.py on evals/dev.jsonl: a reference
 # answer against its gold passage vs. against the passages of other questions.

@@ -13,7 +13,7 @@ import numpy as np
 from rag.types import Answer, Passage
 
 if TYPE_CHECKING:
-    from rag.evaluate import Question, SystemRun
+    from rag.evaluation.evaluate import Question, SystemRun
 
 CUTOFFS = (1, 3, 5, 10)
 
@@ -83,7 +83,7 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 def covered_by(run: SystemRun, q: Question) -> list[set[int]]:
     """For each ranked unit of the run, the indices of the gold items it covers."""
-    from rag.evaluate import covers
+    from rag.evaluation.evaluate import covers
 
     return [{i for i, g in enumerate(q.gold) if covers(unit, run.gold(g))} for unit in run.ranked[q.id]]
 
@@ -176,7 +176,7 @@ def rows(
 
 
 def cite_gold(run: SystemRun, q: Question) -> Callable[[Passage], set[int]]:
-    from rag.evaluate import covers
+    from rag.evaluation.evaluate import covers
 
     def gold_of(passage: Passage) -> set[int]:
         return {i for i, g in enumerate(q.gold) if covers((passage.letter_id, passage.spans), run.gold(g))}

@@ -10,9 +10,9 @@ import difflib
 import re
 from collections.abc import Callable, Collection, Iterable
 
-from rag.corpus import MONTHS
+from rag.ingest.corpus import MONTHS
 from rag.types import Passage
-from rag.words import STOP, WORD, fold, folded_words, parts, stem
+from rag.answer.words import STOP, WORD, fold, folded_words, parts, stem
 
 _EN = set("the what which who how when where why does did is are was were of to in and for".split())
 _NL = set("de het een wat welke wie hoe wanneer waar waarom heeft hebben is zijn van in en voor".split())

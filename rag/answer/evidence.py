@@ -10,10 +10,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag import chunking, questions
-from rag.embedding import Embedder
+from rag.ingest import chunking
+from rag.answer import questions
+from rag.embedding.embedders import Embedder
 from rag.types import Hit, Passage
-from rag.words import WORD, content_stems
+from rag.answer.words import WORD, content_stems
 
 _LINK = re.compile(r"\S*https?://\S*")
 _REFERENCE_START = re.compile(r"^\W*(?:Kamerstuk(?:ken)?|Kamerbrief|Zie)\b", re.IGNORECASE)
@@ -42,7 +43,7 @@ class Sentence:
 
 @dataclass(frozen=True, slots=True)
 class Weights:
-    """How the parts of a sentence's score are weighed (chosen: see rag.answer)."""
+    """How the parts of a sentence's score are weighed (chosen: see rag.answer.extractive)."""
 
     lexical: float  # a sentence holding all the question's content words gains this
     rank: float  # a passage ranked lower by retrieval loses this per place

@@ -13,8 +13,8 @@ import html
 import re
 from collections.abc import Sequence
 
-from rag.answer import CITATION
-from rag.corpus import MONTHS
+from rag.answer.extractive import CITATION
+from rag.ingest.corpus import MONTHS
 from rag.types import Answer, Citation, Footnote, Hit, IngestReport, Letter, Paragraph, Passage
 
 _MARKDOWN = re.compile(r"[\\`*_\[\]()#!|~]")  # characters Markdown would act on

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag import pipeline
-from rag.retrieval import retrieve
+from rag.retrieval.hybrid import retrieve
 from rag.settings import EmbeddingSettings, Settings
-from rag.store import Index
+from rag.store.index import Index
 from rag.types import Answer
 
 Unit = tuple[str, tuple[tuple[int, int], ...]]
