@@ -169,6 +169,28 @@ class Index:
                     break
         return [(pos, score, span) for pos, (score, span) in best.items()]
 
+    def passage_sentences(self, position: int) -> list[tuple[int, int, np.ndarray]]:
+        """(start, end, vector) of each sentence (and footnote sentence) of the passage at
+        `position`, in the order they were embedded: what the reader scores."""
+        with self._cache_lock:
+            rows = self._derived.get("_by_passage")
+            if rows is None:
+                rows = {}
+                for j, (owner, _, _) in enumerate(self.sentences):
+                    rows.setdefault(owner, []).append(j)
+                self._derived["_by_passage"] = rows
+        found = rows.get(position, [])
+        return [(self.sentences[j][1], self.sentences[j][2], self._sentences.reconstruct(j)) for j in found]
+
+    def position(self, passage_id: str) -> int:
+        """Where the passage with this id stands in the passage table (KeyError if absent)."""
+        with self._cache_lock:
+            ids = self._derived.get("_positions")
+            if ids is None:
+                ids = {p.id: i for i, p in enumerate(self.passages)}
+                self._derived["_positions"] = ids
+        return ids[passage_id]
+
     def mask(self, keep: Callable[[Passage], bool]) -> np.ndarray:
         """A 0/1 mask over the passage table of the passages `keep` accepts."""
         return np.fromiter((keep(p) for p in self.passages), dtype=bool, count=len(self.passages))
