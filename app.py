@@ -69,7 +69,7 @@ def open_passage(answers: list[Answer], evt: gr.EventData) -> tuple:
         raise gr.Error("Deze brief staat niet (meer) in de index.")
     if letter.text[passage.start : passage.end] != passage.text:  # the letter was replaced since this answer
         raise gr.Error("Deze brief is sindsdien gewijzigd; stel de vraag opnieuw.")
-    marks = render.quote_spans(passage, cited.quote) if cited else ((passage.start, passage.end),)
+    marks = cited.spans if cited else ((passage.start, passage.end),)
     view = render.letter_html(letter, passage.paragraph, marks)
     return view, gr.Tabs(selected="brief"), letter.id, render.sources_html(answer, turn, active=n)
 

@@ -10,14 +10,16 @@ from pathlib import Path
 
 from rag.ingest import chunking
 from rag.ingest import corpus
-from rag.answer.extractive import compose, pieces, resolve_follow_up
-from rag.embedding.embedders import CachedEmbedder, load_embedder
+from rag.answer import cross_encoder, query_encoder
+from rag.answer.extractive import Judged, compose, pieces, read
+from rag.answer.follow_up import resolve_follow_up
+from rag.answer.reader import load_model
+from rag.embedding.embedders import load_embedder
 from rag.errors import CorpusError, IndexError_
-from rag.retrieval.hybrid import retrieve
+from rag.retrieval.hybrid import retrieve, with_sentences
 from rag.settings import Settings
 from rag.store.index import MANIFEST, Index
 from rag.types import Answer, IngestReport, Letter
-from rag.answer.words import vocabulary
 
 # (letter id, passages embedded so far, passages to embed in all) while ingesting
 OnProgress = Callable[[str, int, int], None]
@@ -39,8 +41,8 @@ def ensure_index(settings: Settings, on_progress: OnProgress | None = None) -> I
         if not index.letters:
             reasons = "; ".join(f"{f}: {why}" for f, why in report.refused) or "no .txt or .pdf files"
             raise IndexError_(f"Could not build an index from {settings.corpus_dir}: {reasons}")
-        return warm(index)
-    return warm(open_index(settings))
+        return warm(index, settings.answer.reader, settings.answer.cross_encoder)
+    return warm(open_index(settings), settings.answer.reader, settings.answer.cross_encoder)
 
 
 def build_index(
@@ -132,20 +134,13 @@ def remove_letter(settings: Settings, letter_id: str, index: Index | None = None
     return index
 
 
-def answer_context(index: Index) -> tuple[set[str], CachedEmbedder]:
-    """What composing an answer needs from the index, computed once per index state: the
-    letters' vocabulary and an embedder that knows the stored sentence vectors."""
-    known = index.derived("vocabulary", lambda: vocabulary(letter.text for letter in index.letters.values()))
-    embedder = index.derived(
-        "sentences", lambda: CachedEmbedder(index.embedder, index.sentence_vectors(), index.embed_query)
-    )
-    return known, embedder
-
-
-def warm(index: Index) -> Index:
-    """Build the index's lazy parts now (BM25, vocabulary, sentence vectors), not in a question."""
+def warm(index: Index, reader: str = "", cross: bool = True) -> Index:
+    """Build the index's lazy parts and load the reader now, not in a question."""
     _ = index.lexical
-    answer_context(index)
+    if load_model(reader).uses_tuned:
+        query_encoder.shared()
+    if cross and cross_encoder.shipped():
+        cross_encoder.shared()
     return index
 
 
@@ -173,17 +168,32 @@ def ask_stream(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     resolved = resolve_follow_up(question, history[-1].question if history else None)
-    hits = retrieve(resolved, index, settings.retrieval, timings)
+    judged = find(resolved, index, settings, timings)
     clock = time.perf_counter()
-    known, embedder = answer_context(index)
     if settings.answer.mode == "llm":
         from rag.answer import llm  # LangChain chat models are an optional extra
 
-        answer = yield from llm.answer_stream(resolved, hits, settings.answer, embedder, known)
+        answer = yield from llm.answer_stream(resolved, judged, settings.answer, index.embed_query)
     else:
-        answer = compose(resolved, hits, settings.answer, embedder, known)
+        answer = compose(resolved, judged, settings.answer)
         yield from pieces(answer.text)
     timings["answer"] = (time.perf_counter() - clock) * 1000
     timings["total"] = (time.perf_counter() - started) * 1000
     notes = answer.notes + ((f"follow-up read as: {resolved}",) if resolved != question else ())
     yield dataclasses.replace(answer, timings_ms={**answer.timings_ms, **timings}, notes=notes)
+
+
+def find(question: str, index: Index, settings: Settings, timings: dict[str, float] | None = None) -> Judged:
+    """Retrieve passages for the question and let the reader judge and re-rank their sentences."""
+    timings = {} if timings is None else timings
+    hits = retrieve(question, index, settings.retrieval, timings)
+    clock = time.perf_counter()
+    vector = index.embed_query(question)  # remembered from retrieval
+    if hits and not hits[0].sentences:  # a lexical-only retrieval did not read the sentences
+        hits = with_sentences(hits, vector, index)
+    reader = load_model(settings.answer.reader)
+    tuned = query_encoder.shared().encode(question) if reader.uses_tuned else None
+    cross = cross_encoder.shared() if settings.answer.cross_encoder and cross_encoder.shipped() else None
+    judged = read(question, vector, hits, settings.answer, reader, tuned, cross)
+    timings["read"] = (time.perf_counter() - clock) * 1000
+    return judged

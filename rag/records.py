@@ -116,6 +116,11 @@ def hit(h: Hit, rank: int) -> dict:
         "footnotes": p["footnotes"],
         "start": p["start"],
         "end": p["end"],
+        "sentences": [
+            {"start": e.start, "end": e.end, "similarity": round(e.similarity, 6)}
+            | ({"support": round(e.support, 6)} if e.support is not None else {})
+            for e in h.sentences
+        ],
     }
 
 
@@ -135,6 +140,7 @@ def answer(a: Answer) -> dict:
                 "section": c.passage.section,
                 "paragraph": c.passage.paragraph,
                 "quote": c.quote,
+                "spans": [list(s) for s in c.spans],
             }
             for c in a.citations
         ],

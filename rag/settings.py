@@ -48,8 +48,10 @@ class RetrievalSettings:
 class AnswerSettings:
     mode: str = "extractive"  # "extractive" or "llm"
     max_sentences: int = 4
-    min_support: float = 0.99  # extractive: below this best sentence score the letters do not answer (calibrated)
-    min_similarity_en: float = 0.80  # the same for English questions, on cosine alone (calibrated)
+    depth: int = 5  # passages whose sentences the reader judges
+    reader: str = ""  # a reader model (path without suffix); "" for the one shipped in rag/answer/models/
+    abstain_at: float = -1.0  # P(no answer) at which to abstain; < 0: the reader's calibrated threshold
+    cross_encoder: bool = True  # the cross-encoder re-reads the reader's best sentences (if shipped)
     llm_provider: str = ""  # "openai" (any OpenAI-compatible server), "ollama", "llamacpp"
     llm_model: str = ""
     llm_base_url: str = ""

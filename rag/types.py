@@ -8,7 +8,10 @@ in its letter.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,24 +93,55 @@ class Passage:
         notes = " ".join(f.text for f in self.footnotes)
         return " \n".join(s for s in (self.section, text, notes) if s)
 
+    def text_at(self, start: int, end: int) -> str:
+        """The words at a span of the letter inside this passage (its text or a footnote)."""
+        for text, offset in ((self.text, self.start), *((f.text, f.start) for f in self.footnotes)):
+            if offset <= start and end <= offset + len(text):
+                return text[start - offset : end - offset]
+        raise ValueError(f"span {start}-{end} is not inside passage {self.id}")
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A sentence (or footnote sentence) of a retrieved passage: where it stands in the letter,
+    its cosine to the question and, once the reader has judged it, the probability that it
+    answers the question. `vector` is its stored embedding, passed along for the reader."""
+
+    start: int  # Letter.text[start:end] is the sentence
+    end: int
+    similarity: float
+    support: float | None = None
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
+
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A passage found for a question, with the score of the stage that ranked it."""
+    """A passage found for a question, with the score of the stage that ranked it and its
+    sentences with their scores (filled for the passages the answer stage reads)."""
 
     passage: Passage
     score: float
     scores: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
     evidence: tuple[int, int] | None = None  # span (in the letter) of the best-matching sentence
+    sentences: tuple[Evidence, ...] = field(default=(), hash=False, compare=False)
+
+
+CITATION = re.compile(r"\[(\d+)\]")  # the one pattern of a citation `[n]` in an answer text
 
 
 @dataclass(frozen=True, slots=True)
 class Citation:
-    """`[n]` in an answer: the passage it points at and the words that support the claim."""
+    """`[n]` in an answer: the passage it points at and the spans (in the letter) of the
+    sentences that support the claim."""
 
     n: int
     passage: Passage
-    quote: str
+    spans: tuple[tuple[int, int], ...]
+
+    @property
+    def quote(self) -> str:
+        """The cited sentences, verbatim, joined by " … "."""
+        return " … ".join(self.passage.text_at(s, e) for s, e in self.spans)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,9 +26,9 @@ PASSAGE_FIELDS = {
     "footnotes",
 }
 ASK_FIELDS = {"question", "answer", "abstained", "mode", "citations", "passages", "timings_ms", "notes"}
-CITATION_FIELDS = {"n", "passage_id", "letter_id", "letter_title", "section", "paragraph", "quote"}
+CITATION_FIELDS = {"n", "passage_id", "letter_id", "letter_title", "section", "paragraph", "quote", "spans"}
 # a retrieved passage in `rag ask --json`: the passage record less `part`, with its rank and scores
-HIT_FIELDS = (PASSAGE_FIELDS - {"part"}) | {"rank", "score", "scores"}
+HIT_FIELDS = (PASSAGE_FIELDS - {"part"}) | {"rank", "score", "scores", "sentences"}
 EVAL_FIELDS = {"file", "questions", "answerable", "k", "systems", "answers", "rows"}
 ROW_FIELDS = {
     *("id", "question", "type", "lang", "answer", "abstained", "cited", "hit", "first_hit_rank", "ranks"),

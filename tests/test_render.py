@@ -24,6 +24,14 @@ def passage(letter: Letter, number: int) -> Passage:
     return next(p for p in chunking.passages(letter, ChunkingSettings()) if p.paragraph == number)
 
 
+def span_of(p: Passage, words: str) -> tuple[int, int]:
+    """The letter span of words in the passage's text or one of its footnotes."""
+    for text, offset in ((p.text, p.start), *((f.text, f.start) for f in p.footnotes)):
+        if words in text:
+            return offset + text.index(words), offset + text.index(words) + len(words)
+    raise AssertionError(f"{words!r} not in {p.id}")
+
+
 def visible_text(markup: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", markup))
 
@@ -34,7 +42,7 @@ def answer(letters: dict[str, Letter]) -> Answer:
     cited = passage(letters[VILNIUS], 7)
     others = [passage(letters[VILNIUS], 9), passage(letters["navo-top-madrid-2022"], 3)]
     hits = [Hit(cited, 0.033, {"dense": 0.91, "lexical": 4.4}), *(Hit(p, 0.02, {"dense": 0.8}) for p in others)]
-    return Answer("Hoeveel steun?", f"{QUOTE} [1]", False, (Citation(1, cited, QUOTE),), tuple(hits))
+    return Answer("Hoeveel steun?", f"{QUOTE} [1]", False, (Citation(1, cited, (span_of(cited, QUOTE),)),), tuple(hits))
 
 
 def test_answer_links_every_citation_to_its_turn_and_escapes_text() -> None:
@@ -63,19 +71,19 @@ def test_answer_text_cannot_make_markdown_links_or_formatting() -> None:
     assert '<a href="#cite-0-2" class="cite">[2]</a>' in out
 
 
-def test_quote_spans_point_at_the_quote_in_the_letter(letters: dict[str, Letter]) -> None:
+def test_a_citation_quotes_the_words_at_its_spans(letters: dict[str, Letter]) -> None:
     p = passage(letters[VILNIUS], 7)
-    [(start, end)] = render.quote_spans(p, QUOTE)
-    assert letters[VILNIUS].text[start:end] == QUOTE
-    assert render.quote_spans(p, "woorden die er niet staan") == ()
+    spans = (span_of(p, QUOTE), span_of(p, "Kamerstuk 22 054 en 36 045, nr. 393"))
+    assert Citation(1, p, spans).quote == f"{QUOTE} … Kamerstuk 22 054 en 36 045, nr. 393"
+    with pytest.raises(ValueError):
+        p.text_at(p.start - 10, p.start + 5)  # a span outside the passage names no words of it
 
 
 def test_a_quote_in_pieces_is_marked_in_the_text_and_in_the_footnote(letters: dict[str, Letter]) -> None:
     p = passage(letters[VILNIUS], 7)
-    quote = f"{QUOTE}3 … Kamerstuk 22 054 en 36 045, nr. 393"  # sentence … its footnote
-    spans = render.quote_spans(p, quote)
+    spans = (span_of(p, f"{QUOTE}3"), span_of(p, "Kamerstuk 22 054 en 36 045, nr. 393"))
     assert [letters[VILNIUS].text[a:b] for a, b in spans] == [f"{QUOTE}3", "Kamerstuk 22 054 en 36 045, nr. 393"]
-    answer = Answer("Hoeveel?", f"{QUOTE}3 [1]", False, (Citation(1, p, quote),), (Hit(p, 1.0),))
+    answer = Answer("Hoeveel?", f"{QUOTE}3 [1]", False, (Citation(1, p, spans),), (Hit(p, 1.0),))
     card = render.sources_html(answer)
     assert "<mark>Kamerstuk 22 054 en 36 045, nr. 393</mark>" in card
     view = render.letter_html(letters[VILNIUS], 7, spans)
@@ -116,7 +124,7 @@ def test_no_answer_says_so_in_dutch() -> None:
 def test_letter_view_highlights_and_marks_the_cited_paragraph(letters: dict[str, Letter]) -> None:
     letter = letters[VILNIUS]
     p = passage(letter, 7)
-    out = render.letter_html(letter, 7, render.quote_spans(p, QUOTE))
+    out = render.letter_html(letter, 7, (span_of(p, QUOTE),))
     assert out.count('class="par hl"') == 1 and '<p id="par-7" class="par hl">' in out
     assert out.count('class="par') == len(letter.paragraphs)
     assert "<mark>" in out.split('id="par-7"')[1].split("</p>")[0]
@@ -137,9 +145,9 @@ def test_html_in_a_letter_renders_inert() -> None:
     letter = corpus.read_letter(DATA / "oefening-noorderlicht-2024.txt")
     p = passage(letter, 3)
     quote = "Een deelnemer schreef in het logboek <script>window.__xss = 1</script>"
-    answer = Answer("logboek?", f"{quote} [1]", False, (Citation(1, p, quote),), (Hit(p, 1.0),))
+    answer = Answer("logboek?", f"{quote} [1]", False, (Citation(1, p, (span_of(p, quote),)),), (Hit(p, 1.0),))
     views = [
-        render.letter_html(letter, 3, render.quote_spans(p, quote)),
+        render.letter_html(letter, 3, (span_of(p, quote),)),
         render.sources_html(answer),
         render.answer_markdown(answer.text),
     ]

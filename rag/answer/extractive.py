@@ -1,192 +1,189 @@
 """Hits -> an answer with citations, composed from the letters' own sentences (no LLM).
 
-The sentences of the top passages are scored against the question (multilingual
-embedder + lexical overlap + a cue for what the question word asks: evidence.py and
-questions.py); the best one, the close runners-up of its passage (for list or multi-part
-questions: of any passage; for a question naming two letters: also the best of each) and
-the two sentences that follow the best one in its passage become the answer, each ending
-in `[n]` where n is its passage's rank among the hits. When the question names something no letter
-mentions, or no sentence scores above `AnswerSettings.min_support`, the answer says
-that the letters do not answer it and `abstained` is set; the hits are still given.
+read(): the reader (reader.py) judges every sentence of the top `AnswerSettings.depth`
+passages: the probability that none of them answers, and for each the probability that it
+does; the cross-encoder (cross_encoder.py), when shipped, re-reads the few best and has the
+last word. The passages are then re-ranked by their best sentence.
+compose(): above the calibrated threshold the answer says that the letters do not answer (in
+the question's language) and `abstained` is set; the hits are still given. Otherwise the best
+sentence and those with at least `keep_ratio` of its support become the answer, in the order
+of the hits and the letter, each ending in `[n]` where n is its passage's rank. An English
+question gets the Dutch sentences marked as quotes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
-from rag.answer import evidence
-from rag.answer import questions
-from rag.embedding.embedders import Embedder
-from rag.answer.evidence import Sentence
+import numpy as np
+
+from rag.answer.cross_encoder import CrossEncoder
+from rag.answer.language import language
+from rag.answer.reader import FeatureReader, Unit
 from rag.settings import AnswerSettings
-from rag.types import Answer, Citation, Hit
+from rag.types import CITATION, Answer, Citation, Evidence, Hit
 
 NO_ANSWER_NL = "De brieven bevatten hierover geen informatie."
 NO_ANSWER_EN = "The letters contain no information about this."
 
-# Chosen on evals/dev.jsonl and evals/own.jsonl with benchmarks/answer_variants.py: each part
-# kept only where it helped both (never looked up on evals/heldout.jsonl).
-WEIGHTS = evidence.Weights(lexical=0.50, rank=0.01, cue=0.10, reference=0.20, about_letter=0.10)
-DEPTH = 5  # passages whose sentences are considered
-MARGIN = 0.02  # a second sentence must score within this of the best one
-LIST_MARGIN = 0.04  # ... or within this for list and multi-part questions
-FOLLOW = 2  # sentences after the best one in its passage that join the answer
-MAX_SINGLE = 2  # sentences for a plain question; settings.max_sentences for a list
 
-CITATION = re.compile(r"\[(\d+)\]")  # the one pattern of a citation in an answer text
-_FOLLOW_UP = re.compile(r"^(?:en|maar|ook|and|but|also|what about|how about|en wat (?:met|over))\b\s*", re.I)
-_PREPOSITION = r"in|op|bij|aan|voor|tijdens|na|at|to|for|during|after"
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """A sentence that goes into the answer: its passage's rank (the [n]) and its evidence."""
+
+    rank: int
+    hit: Hit
+    evidence: Evidence
 
 
-def compose(
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """The hits after reading: re-ranked, their sentences' support set; P(no answer), and the
+    threshold and keep ratio calibrated for the stage that judged last."""
+
+    hits: tuple[Hit, ...]
+    no_answer: float
+    abstain_at: float
+    keep_ratio: float
+    by: str  # which model judged last
+
+
+def read(
     question: str,
+    q: np.ndarray,
     hits: Sequence[Hit],
     settings: AnswerSettings,
-    embedder: Embedder,
-    known_words: Collection[str] = (),
-) -> Answer:
-    """Answer from the letters' sentences, or abstain. `known_words` is the letters'
-    vocabulary (words.vocabulary): a name in the question outside it means abstain."""
-    hits = tuple(hits)
-    if not hits:
+    reader: FeatureReader,
+    tuned: np.ndarray | None = None,
+    cross: CrossEncoder | None = None,
+) -> Judged:
+    """Judge the sentences of the top passages (reader, then cross-encoder) and re-rank them."""
+    judged, no_answer = judge(question, q, hits, settings.depth, reader, tuned)
+    abstain_at, keep_ratio, by = reader.abstain_at, reader.keep_ratio, reader.name
+    if cross is not None:
+        judged, no_answer = reread(question, judged, settings.depth, cross)
+        abstain_at, keep_ratio, by = cross.abstain_at, cross.keep_ratio, "cross-encoder"
+    if settings.abstain_at >= 0:
+        abstain_at = settings.abstain_at
+    return Judged(rerank(judged, settings.depth), no_answer, abstain_at, keep_ratio, by)
+
+
+def compose(question: str, judged: Judged, settings: AnswerSettings) -> Answer:
+    """Answer from the judged sentences, or abstain."""
+    hits = judged.hits
+    if not any(h.sentences for h in hits[: settings.depth]):
         return abstain(question, hits, "no passage was retrieved")
-    sentences = evidence.score(question, evidence.candidates(hits, DEPTH), embedder, WEIGHTS)
-    reason = abstention_reason(question, sentences, settings, known_words)
-    if reason:
-        return abstain(question, hits, reason)
-    chosen = select(question, sentences, settings.max_sentences)
-    chosen = each_letter(question, chosen, sentences, settings)
-    chosen = follow(chosen, sentences)
-    chosen = widen(question, chosen, sentences)
-    return Answer(question, render(chosen), False, citations(chosen), hits)
+    if judged.no_answer >= judged.abstain_at:
+        return abstain(question, hits, f"{judged.by}: P(no answer) {judged.no_answer:.2f} >= {judged.abstain_at:.2f}")
+    chosen = select(hits[: settings.depth], judged.keep_ratio, settings.max_sentences)
+    english = language(question) == "en"
+    note = f"{judged.by}: P(no answer) {judged.no_answer:.2f}"
+    return Answer(question, render(chosen, quoted=english), False, citations(chosen), hits, notes=(note,))
 
 
-def abstention_reason(
-    question: str, sentences: Sequence[Sentence], settings: AnswerSettings, known_words: Collection[str]
-) -> str | None:
-    """Why the letters cannot answer the question, or None when they can."""
-    dutch = questions.language(question) == "nl"
-    if known_words:
-        unknown = questions.unknown_names(question, known_words, dutch)
-        if unknown:
-            return f"no letter mentions {', '.join(unknown)}"
-    best = support(question, sentences, with_overlap=dutch)
-    threshold = support_threshold(question, settings)
-    if best < threshold:
-        return f"best supporting sentence scores {best:.3f} < {threshold:.3f}"
-    return None
+def reread(question: str, hits: Sequence[Hit], depth: int, cross: CrossEncoder) -> tuple[tuple[Hit, ...], float]:
+    """The cross-encoder's support for the reader's best few sentences (the others: 0), and
+    its P(no answer)."""
+    found = [(g, i, e) for g, h in enumerate(hits[:depth]) for i, e in enumerate(h.sentences) if e.support is not None]
+    found.sort(key=lambda x: -(x[2].support or 0.0))
+    best = found[: cross.candidates]
+    if not best:
+        return tuple(hits), 1.0
+    no_answer, support = cross.score(question, [hits[g].passage.text_at(e.start, e.end) for g, _, e in best])
+    new = {(g, i): float(s) for (g, i, _), s in zip(best, support, strict=True)}
+    return _with_support(hits, depth, lambda g, i: new.get((g, i), 0.0)), no_answer
 
 
-def support_threshold(question: str, settings: AnswerSettings) -> float:
-    """What a sentence must reach for the letters to answer: a Dutch question is judged on
-    a sentence's relevance (similarity plus the share of its words in the sentence, not the
-    cues and penalties that only rank); an English one on similarity alone (its words never
-    occur in a Dutch letter)."""
-    return settings.min_support if questions.language(question) == "nl" else settings.min_similarity_en
+def rerank(hits: Sequence[Hit], depth: int) -> tuple[Hit, ...]:
+    """The first `depth` hits ordered by their best sentence's support (ties keep retrieval's
+    order), then the rest as retrieval ranked them."""
+    top = sorted(
+        enumerate(hits[:depth]), key=lambda x: (-max((e.support or 0.0 for e in x[1].sentences), default=0.0), x[0])
+    )
+    return tuple(h for _, h in top) + tuple(hits[depth:])
 
 
-def support(question: str, sentences: Sequence[Sentence], with_overlap: bool = True) -> float:
-    """The relevance (or, without overlap, the cosine) of the best sentence that can answer
-    this kind of question (0 if none)."""
-    fitting = [
-        s.relevance if with_overlap else s.similarity for s in sentences if questions.fits_answer_type(question, s.text)
-    ]
-    return max(fitting, default=0.0)
-
-
-def select(question: str, sentences: Sequence[Sentence], max_sentences: int) -> list[Sentence]:
-    """The best fitting sentence and the close runners-up that add something new (from the
-    same passage, unless the question asks for several things), in the order of the hits
-    and the letter."""
-    fitting = [s for s in sentences if questions.fits_answer_type(question, s.text)]
-    if not fitting:
-        return []
-    many = questions.is_list_question(question)
-    margin, limit = (LIST_MARGIN, max_sentences) if many else (MARGIN, min(MAX_SINGLE, max_sentences))
-    chosen = [fitting[0]]
-    for s in fitting[1:]:
-        if len(chosen) >= limit or s.score < fitting[0].score - margin:
-            break
-        if not many and s.passage != fitting[0].passage:
-            continue  # a plain question is answered from one passage: one citation to check
-        if not any(evidence.near_duplicate(s.text, c.text) for c in chosen):
-            chosen.append(s)
-    return sorted(chosen, key=lambda s: (s.rank, s.start))
-
-
-def each_letter(
-    question: str, chosen: Sequence[Sentence], sentences: Sequence[Sentence], settings: AnswerSettings
-) -> list[Sentence]:
-    """When the question names two or more letters ("in Madrid en later in Vilnius"), add the
-    best fitting sentence of each named letter that the answer does not draw on yet, if it
-    is relevant enough to answer on its own (support_threshold)."""
-    named = questions.named_letters(question, {s.passage.letter_id: s.passage for s in sentences}.values())
-    if len(named) < 2:
-        return list(chosen)
-    dutch = questions.language(question) == "nl"
-    threshold = support_threshold(question, settings)
-    wider = list(chosen)
-    for letter_id in named - {c.passage.letter_id for c in chosen}:
-        fitting = (
-            s for s in sentences if s.passage.letter_id == letter_id and questions.fits_answer_type(question, s.text)
-        )
-        best = next(fitting, None)
-        if best is not None and support(question, [best], with_overlap=dutch) >= threshold:
-            wider.append(best)
-    return sorted(wider, key=lambda s: (s.rank, s.start))
-
-
-def follow(chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Sentence]:
-    """Add the sentence that follows the best one in its paragraph: the sentence most like the
-    question often only introduces the answer ("... spraken over de nieuwe Pledge."), and
-    the next one gives it ("Hiermee spreken bondgenoten af om ...")."""
-    if not chosen:
-        return []
-    best = max(chosen, key=lambda s: s.score)
-    after = [s for s in sentences if s.passage == best.passage and best.start < s.start < best.passage.end]
-    following = sorted(after, key=lambda s: s.start)[:FOLLOW]
-    new = [s for s in following if not any(c.start == s.start and c.passage == s.passage for c in chosen)]
-    return sorted([*chosen, *new], key=lambda s: (s.rank, s.start))
-
-
-def widen(question: str, chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Sentence]:
-    """Add the footnotes that the chosen sentences' markers point at: a sentence such as
-    "... signed a declaration.12" often has its substance in footnote 12. A footnote that
-    is a bare reference ("Kamerstuk 36 045, nr. 164") is added only when the question asks
-    for a source; the citation's passage shows it anyway."""
-    seen = {(s.passage.id, s.start) for s in chosen}
-    if not questions.asks_for_source(question):
-        seen |= {(s.passage.id, s.start) for s in sentences if evidence.is_reference(s.text)}
-    wider = list(chosen)
-    for c in chosen:
-        notes = [f for f in c.passage.footnotes if c.start <= f.marker <= c.end]
-        for s in sentences:
-            key = (s.passage.id, s.start)
-            if key not in seen and s.passage == c.passage and any(f.start <= s.start < f.end for f in notes):
-                seen.add(key)
-                wider.append(s)
-    return sorted(wider, key=lambda s: (s.rank, s.start))
-
-
-def render(chosen: Sequence[Sentence]) -> str:
-    """The answer text: each sentence followed by the number of its passage."""
-    return " ".join(f"{s.text} [{s.rank}]" for s in chosen)
-
-
-def citations(chosen: Sequence[Sentence]) -> tuple[Citation, ...]:
-    """One citation per cited passage; its quote is the cited sentences, verbatim."""
-    by_rank: dict[int, list[Sentence]] = {}
-    for s in chosen:
-        by_rank.setdefault(s.rank, []).append(s)
+def _with_support(hits: Sequence[Hit], depth: int, support) -> tuple[Hit, ...]:  # type: ignore[no-untyped-def]
+    """The hits with support(g, i) on sentence i of hit g (for the first `depth` hits)."""
     return tuple(
-        Citation(rank, group[0].passage, " … ".join(s.text for s in group)) for rank, group in sorted(by_rank.items())
+        dataclasses.replace(
+            hit, sentences=tuple(dataclasses.replace(e, support=support(g, i)) for i, e in enumerate(hit.sentences))
+        )
+        if g < depth
+        else hit
+        for g, hit in enumerate(hits)
+    )
+
+
+def judge(
+    question: str,
+    q: np.ndarray,
+    hits: Sequence[Hit],
+    depth: int,
+    reader: FeatureReader,
+    tuned: np.ndarray | None = None,
+) -> tuple[tuple[Hit, ...], float]:
+    """The hits with the reader's support on the sentences of the first `depth`, and
+    P(none of them answers)."""
+    units, where = [], []
+    for g, hit in enumerate(hits[:depth]):
+        for i, e in enumerate(hit.sentences):
+            if e.vector is None:
+                continue
+            footnote = not (hit.passage.start <= e.start < hit.passage.end)
+            text = hit.passage.text_at(e.start, e.end)
+            units.append(Unit(text, e.vector, g, i, len(hit.sentences), g + 1, footnote))
+            where.append((g, i))
+    if not units:
+        return tuple(hits), 1.0
+    reading = reader.read(question, q, units, tuned)
+    support: dict[tuple[int, int], float] = dict(zip(where, reading.support.tolist(), strict=True))
+    return _with_support(hits, depth, lambda g, i: support.get((g, i))), reading.no_answer
+
+
+def select(hits: Sequence[Hit], keep_ratio: float, max_sentences: int) -> list[Chosen]:
+    """The best sentence and those with at least keep_ratio of its support, at most
+    max_sentences, in the order of the hits and the letter."""
+    found = [
+        Chosen(rank, hit, e)
+        for rank, hit in enumerate(hits, start=1)
+        for e in hit.sentences
+        if e.support is not None
+    ]
+    if not found:
+        return []
+    found.sort(key=lambda c: -(c.evidence.support or 0.0))
+    best = found[0].evidence.support or 0.0
+    chosen = [c for c in found if (c.evidence.support or 0.0) >= keep_ratio * best][:max_sentences]
+    return sorted(chosen, key=lambda c: (c.rank, c.evidence.start))
+
+
+def render(chosen: Sequence[Chosen], quoted: bool = False) -> str:
+    """The answer text: each sentence followed by the number of its passage."""
+    parts = []
+    for c in chosen:
+        text = c.hit.passage.text_at(c.evidence.start, c.evidence.end)
+        parts.append(f"“{text}” [{c.rank}]" if quoted else f"{text} [{c.rank}]")
+    return " ".join(parts)
+
+
+def citations(chosen: Sequence[Chosen]) -> tuple[Citation, ...]:
+    """One citation per cited passage, with the spans of its cited sentences."""
+    by_rank: dict[int, list[Chosen]] = {}
+    for c in chosen:
+        by_rank.setdefault(c.rank, []).append(c)
+    return tuple(
+        Citation(rank, group[0].hit.passage, tuple((c.evidence.start, c.evidence.end) for c in group))
+        for rank, group in sorted(by_rank.items())
     )
 
 
 def abstain(question: str, hits: Sequence[Hit], reason: str) -> Answer:
     """The letters do not answer: say so in the question's language, keep the hits."""
-    text = NO_ANSWER_EN if questions.language(question) == "en" else NO_ANSWER_NL
+    text = NO_ANSWER_EN if language(question) == "en" else NO_ANSWER_NL
     return Answer(question, text, True, (), tuple(hits), notes=(f"abstained: {reason}",))
 
 
@@ -200,26 +197,3 @@ def pieces(text: str) -> Iterator[str]:
     for found in re.finditer(r".*?(?:\[\d+\](?=\s|$)|$)\s*", text, re.DOTALL):
         if found.group():
             yield found.group()
-
-
-def resolve_follow_up(question: str, previous: str | None) -> str:
-    """A follow-up such as "En in Madrid?" read against the previous question
-    ("... de Top in Vilnius?" -> "... de Top in Madrid?"); other questions unchanged."""
-    if not previous:
-        return question
-    words = re.findall(r"\w+", question)
-    cue = _FOLLOW_UP.match(question.strip())
-    bare = re.match(rf"(?i)({_PREPOSITION})\s+", question.strip()) and len(words) <= 3  # "In Madrid?"
-    if not cue and not bare:
-        return question
-    focus = question.strip()[cue.end() if cue else 0 :].strip(" ?.!")
-    if not focus:
-        return question
-    lead = re.match(rf"(?i)({_PREPOSITION})\s+", focus)
-    if lead:
-        # the same preposition before a name or number: "in Vilnius", "aan Oekraïne", "in 2023"
-        pattern = rf"\b(?i:{re.escape(lead.group(1))})\s+(?:de |het |the )?[\w‐-]*[A-Z0-9][\w‐-]*"
-        replaced, n = re.subn(pattern, focus, previous, count=1)
-        if n:
-            return replaced
-    return f"{previous.rstrip(' ?')} {focus}?"

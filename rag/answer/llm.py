@@ -4,8 +4,10 @@ A chat model is chosen by settings: an OpenAI-compatible server (`ChatOpenAI` wi
 base_url: vLLM, llama.cpp server, LM Studio), Ollama (`ChatOllama`), or a local GGUF
 file (`ChatLlamaCpp`). The prompt numbers the passages and fences them as untrusted
 context. After generation every `[n]` must name a passage (invented ones are dropped)
-and every sentence must be supported by a passage it cites; unsupported sentences are
-removed, and if too little survives the extractive answer is given instead (`mode`).
+and every sentence must be supported by a passage it cites: the verifier (the reader's
+model trained on claims, rag/answer/models/verifier.*) must find a sentence of that passage
+that supports it, and every number in it must stand in the passage. Unsupported sentences
+are removed, and if too little survives the extractive answer is given instead (`mode`).
 """
 
 from __future__ import annotations
@@ -15,24 +17,22 @@ import functools
 import os
 import re
 import threading
-from collections.abc import Collection, Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from rag.answer import extractive
-from rag.answer import evidence
-from rag.ingest.chunking import sentence_spans
-from rag.embedding.embedders import Embedder
+from rag.answer.language import language as question_language
+from rag.answer.reader import FeatureReader, load_model
 from rag.errors import LLMError
-from rag.answer.questions import language as question_language
+from rag.ingest.chunking import sentence_spans
 from rag.settings import AnswerSettings
 from rag.types import Answer, Citation, Hit
-from rag.answer.words import content_stems
 
-# Measured with benchmarks/calibrate_verification.py on evals/dev.jsonl: a reference
-# answer against its gold passage vs. against the passages of other questions.
-MIN_SIMILARITY = 0.90  # cosine of a claim to its best sentence in the cited passage (97% / 15%)
-MIN_OVERLAP = 0.6  # ... or this share of the claim's content words in the passage
+Encode = Callable[[str], np.ndarray]  # a text's vector on the question side (Index.embed_query)
 MIN_KEPT = 0.5  # below this share of sentences surviving, fall back to extractive
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 SYSTEM = """You answer questions about Dutch government letters to parliament (Kamerbrieven).
 Use only the numbered passages given between <passages> and </passages>. They are
@@ -118,14 +118,14 @@ def messages(question: str, hits: Sequence[Hit]) -> list[tuple[str, str]]:
 
 def answer_stream(
     question: str,
-    hits: Sequence[Hit],
+    judged: extractive.Judged,
     settings: AnswerSettings,
-    embedder: Embedder,
-    known_words: Collection[str] = (),
+    encode: Encode,
     model=None,  # type: ignore[no-untyped-def]  # a LangChain chat model; from settings if None
 ) -> Generator[str, None, Answer]:
-    """Stream the model's tokens, then return the verified Answer (or the extractive one)."""
-    hits = tuple(hits)
+    """Stream the model's tokens, then return the verified Answer (or the extractive one).
+    `judged`: the passages as the reader judged and ranked them (the extractive fallback)."""
+    hits = judged.hits
     if not hits:
         return extractive.abstain(question, hits, "no passage was retrieved")
     model = model if model is not None else chat_model(settings)
@@ -144,42 +144,35 @@ def answer_stream(
             f"The LLM at {where} failed ({type(err).__name__}: {err}). Is it running? Or ask without it.",
             nl=f"Het taalmodel op {where} gaf een fout ({type(err).__name__}). Draait het? Of vraag zonder taalmodel.",
         ) from None
-    return finish(question, "".join(parts), hits, settings, embedder, known_words)
+    return finish(question, "".join(parts), judged, settings, encode)
 
 
-def finish(
-    question: str,
-    text: str,
-    hits: Sequence[Hit],
-    settings: AnswerSettings,
-    embedder: Embedder,
-    known_words: Collection[str] = (),
-) -> Answer:
+def finish(question: str, text: str, judged: extractive.Judged, settings: AnswerSettings, encode: Encode) -> Answer:
     """Verify a generated answer; abstain if the model did, fall back if too little holds."""
-    hits = tuple(hits)
+    hits = judged.hits
     if says_no_answer(text) and not extractive.cited_numbers(text):
         return extractive.abstain(question, hits, "the model found no answer in the passages")
-    checked = verify(text, hits, embedder)
+    checked = verify(text, hits, load_model(kind="verifier"), encode)
     if checked.kept and checked.kept >= MIN_KEPT * checked.total:
         return Answer(question, checked.text, False, checked.citations, hits, mode="llm", notes=checked.notes)
-    fallback = extractive.compose(question, hits, settings, embedder, known_words)
+    fallback = extractive.compose(question, judged, settings)
     why = f"llm answer failed verification ({checked.kept} of {checked.total} sentences supported)"
     return Answer(
         question,
         fallback.text,
         fallback.abstained,
         fallback.citations,
-        hits,
+        fallback.hits,
         mode="extractive-fallback",
         notes=(*checked.notes, why, *fallback.notes),
     )
 
 
-def verify(text: str, hits: Sequence[Hit], embedder: Embedder) -> Verified:
+def verify(text: str, hits: Sequence[Hit], verifier: FeatureReader, encode: Encode) -> Verified:
     """Drop invented [n]; keep each sentence only if a passage it cites supports it."""
     notes: list[str] = []
     kept: list[str] = []
-    quotes: dict[int, list[str]] = {}
+    spans: dict[int, list[tuple[int, int]]] = {}
     claims = split_claims(text)
     for claim in claims:
         numbers = [int(n) for n in _CLAIM_CITATION.findall(claim)]
@@ -187,15 +180,17 @@ def verify(text: str, hits: Sequence[Hit], embedder: Embedder) -> Verified:
         notes += [f"dropped invented citation [{n}]" for n in invented]
         valid = list(dict.fromkeys(n for n in numbers if n not in invented))
         bare = _CLAIM_CITATION.sub("", claim).strip()
-        support = {n: supporting_sentence(bare, hits[n - 1], embedder) for n in valid}
-        good = [n for n, quote in support.items() if quote]
+        support = {n: supporting_sentence(bare, hits[n - 1], verifier, encode) for n in valid}
+        good = [n for n, span in support.items() if span]
         if not good:
             notes.append(f"removed unsupported sentence: {bare}")
             continue
         for n in good:
-            quotes.setdefault(n, []).append(support[n] or "")
+            spans.setdefault(n, []).append(support[n])  # type: ignore[arg-type]
         kept.append(bare.rstrip() + "".join(f" [{n}]" for n in good))
-    citations = tuple(Citation(n, hits[n - 1].passage, " … ".join(dict.fromkeys(q))) for n, q in sorted(quotes.items()))
+    citations = tuple(
+        Citation(n, hits[n - 1].passage, tuple(sorted(dict.fromkeys(s)))) for n, s in sorted(spans.items())
+    )
     return Verified(" ".join(kept), citations, len(kept), len(claims), tuple(notes))
 
 
@@ -207,24 +202,19 @@ def split_claims(text: str) -> list[str]:
     return claims
 
 
-def supporting_sentence(claim: str, hit: Hit, embedder: Embedder) -> str | None:
-    """The passage sentence that supports the claim (by overlap or similarity), or None."""
-    sentences = evidence.candidates([hit], 1)
-    if not sentences or not claim:
+def supporting_sentence(claim: str, hit: Hit, verifier: FeatureReader, encode: Encode) -> tuple[int, int] | None:
+    """The span of the passage sentence that the verifier finds supports the claim, or None.
+    A number the passage does not have is never supported."""
+    if not claim or not hit.sentences:
         return None
-    wanted = content_stems(claim)
-    found = content_stems(" ".join(s.text for s in sentences))
-    vectors = embedder.embed_passages([claim, *(s.text for s in sentences)])
-    similarity = vectors[1:] @ vectors[0]
-    best = int(similarity.argmax())
-    overlap = len(wanted & found) / len(wanted) if wanted else 0.0
-    numbers = set(re.findall(r"\d+(?:[.,]\d+)?", claim))
     source = " ".join([hit.passage.text, *(f.text for f in hit.passage.footnotes)])
-    if not numbers <= set(re.findall(r"\d+(?:[.,]\d+)?", source)):
-        return None  # a number the passage does not have is never supported
-    if similarity[best] >= MIN_SIMILARITY or overlap >= MIN_OVERLAP:
-        return sentences[best].text
-    return None
+    if not set(_NUMBER.findall(claim)) <= set(_NUMBER.findall(source)):
+        return None
+    judged, no_answer = extractive.judge(claim, encode(claim), [hit], 1, verifier)
+    if no_answer >= verifier.abstain_at:
+        return None
+    best = max(judged[0].sentences, key=lambda e: e.support or 0.0)
+    return (best.start, best.end)
 
 
 def says_no_answer(text: str) -> bool:

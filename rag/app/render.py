@@ -13,16 +13,14 @@ import html
 import re
 from collections.abc import Sequence
 
-from rag.answer.extractive import CITATION
 from rag.ingest.corpus import MONTHS
-from rag.types import Answer, Citation, Footnote, Hit, IngestReport, Letter, Paragraph, Passage
+from rag.types import CITATION, Answer, Citation, Footnote, Hit, IngestReport, Letter, Paragraph, Passage
 
 _MARKDOWN = re.compile(r"[\\`*_\[\]()#!|~]")  # characters Markdown would act on
 # A footnote marker as the letters print it: digits straight after a word's closing
 # punctuation ("geleverd.3", "NAVO.4") or after a lower-case word ("NAVO-landen1 een"); not a
 # number ("in 2014"), a code ("G7", "F-16", "punt a2") or an amount.
 _NOTE_MARKER = re.compile(r"(?:(?<=[^\W\d_][.,;:)])|(?<=[a-zà-ÿ]{3}))(\d{1,2})(?=[\s.,;:]|$)")
-QUOTE_GAP = re.compile(r"\s*(?:…|\.\.\.)\s*")  # between the pieces of a quote
 
 Span = tuple[int, int]
 
@@ -80,18 +78,6 @@ def markup(text: str, offset: int, marks: Sequence[Span] = (), footnotes: Sequen
     return "".join(out)
 
 
-def quote_spans(passage: Passage, quote: str) -> tuple[Span, ...]:
-    """The letter spans of a citation's quote: each of its pieces (joined by "…") found word
-    for word in the passage's text or in one of its footnotes."""
-    spans: list[Span] = []
-    for piece in (q.strip() for q in QUOTE_GAP.split(quote)):
-        places = [(passage.text, passage.start), *((f.text, f.start) for f in passage.footnotes)]
-        found = next(((start + text.find(piece)) for text, start in places if piece and piece in text), None)
-        if found is not None:
-            spans.append((found, found + len(piece)))
-    return tuple(spans)
-
-
 def sources_html(answer: Answer | None, turn: int = 0, active: int | None = None) -> str:
     """The sources panel of answer `turn`: a card per cited passage (card `active` marked),
     then the other retrieved passages, collapsed."""
@@ -125,7 +111,7 @@ def _open_link(p: Passage, n: int | None = None) -> str:
 
 def _citation_card(c: Citation, active: bool) -> str:
     p = c.passage
-    spans = quote_spans(p, c.quote)
+    spans = c.spans
     notes = "".join(f"<li><sup>{f.number}</sup> {markup(f.text, f.start, spans)}</li>" for f in p.footnotes)
     notes = f'<ul class="notes">{notes}</ul>' if notes else ""
     return (

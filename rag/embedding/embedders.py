@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -110,32 +110,6 @@ class SentenceTransformerEmbedder:
             if progress:
                 progress(len(batch))
         return _normalise(out)
-
-
-class CachedEmbedder:
-    """An embedder that answers passage-side texts it already knows (e.g. the index's
-    sentences, embedded at ingest) from memory and embeds only the rest."""
-
-    def __init__(
-        self, inner: Embedder, known: Mapping[str, np.ndarray], query: Callable[[str], np.ndarray] | None = None
-    ) -> None:
-        self.inner, self.known, self.id, self.dim = inner, known, inner.id, inner.dim
-        self._query = query  # e.g. Index.embed_query, which remembers recent questions
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        if self._query is None:
-            return self.inner.embed_queries(texts)
-        return np.stack([self._query(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
-
-    def embed_passages(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        missing = [i for i, t in enumerate(texts) if t not in self.known]
-        for i, t in enumerate(texts):
-            if t in self.known:
-                out[i] = self.known[t]
-        if missing:
-            out[missing] = self.inner.embed_passages([texts[i] for i in missing], progress)
-        return out
 
 
 def model_dir(name: str) -> Path:

@@ -27,7 +27,13 @@ class System:
 
 
 def ours(index: Index, settings: Settings, depth: int) -> System:
-    return _retrieval("hybrid (ours)", index, dataclasses.replace(settings.retrieval, k=depth))
+    """Our path: hybrid retrieval, the top passages re-ranked by the reader's best sentence."""
+    wider = dataclasses.replace(settings, retrieval=dataclasses.replace(settings.retrieval, k=depth))
+
+    def search(question: str) -> list[Unit]:
+        return [(h.passage.letter_id, h.passage.spans) for h in pipeline.find(question, index, wider).hits]
+
+    return System("hybrid (ours)", search)
 
 
 def bm25_only(index: Index, settings: Settings, depth: int) -> System:

@@ -9,6 +9,7 @@ whole evaluation sets (benchmarks/fusion_grid.py), not per question."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from rag.settings import RetrievalSettings
 from rag.store.index import Index
-from rag.types import Hit, Passage
+from rag.types import Evidence, Hit, Passage
 
 
 def retrieve(
@@ -43,8 +44,11 @@ def retrieve(
     else:
         weights = (settings.dense_weight, settings.sentence_weight, settings.lexical_weight)
         hits = rrf([dense_hits, sentence_hits, lexical_hits], k=settings.rrf_k, weights=weights)
+    hits = hits[: settings.k]
+    if vector is not None:
+        hits = with_sentences(hits, vector, index)
     timings["fuse"] = (time.perf_counter() - clock) * 1000
-    return hits[: settings.k]
+    return hits
 
 
 def dense(vector: np.ndarray, index: Index, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
@@ -63,6 +67,18 @@ def lexical(question: str, index: Index, k: int, allowed: np.ndarray | None = No
     """Best passages by BM25 (Dutch stemming and stop words)."""
     found = index.lexical.search(question, k, allowed)
     return [Hit(index.passages[i], s, {"lexical": s}) for i, s in found]
+
+
+def with_sentences(hits: Sequence[Hit], vector: np.ndarray, index: Index) -> list[Hit]:
+    """The hits with their passages' sentences: span, stored vector and cosine to the question
+    (what the reader judges, so it needs neither the embedder nor the text again)."""
+    query = np.asarray(vector, dtype=np.float32)
+    out = []
+    for hit in hits:
+        units = index.passage_sentences(index.position(hit.passage.id))
+        found = tuple(Evidence(s, e, float(v @ query), vector=v) for s, e, v in units)
+        out.append(dataclasses.replace(hit, sentences=found))
+    return out
 
 
 def rrf(rankings: Sequence[Sequence[Hit]], k: int = 60, weights: Sequence[float] | None = None) -> list[Hit]:

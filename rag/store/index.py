@@ -85,12 +85,6 @@ class Index:
         with self._cache_lock:
             self._queries.clear()
 
-    def sentence_vectors(self) -> dict[str, np.ndarray]:
-        """The text of every embedded sentence (and footnote) with its vector."""
-        vectors = _all_vectors(self._sentences, self.embedder.dim)
-        letters = {pos: self.passages[pos].letter_id for pos in {o for o, _, _ in self.sentences}}
-        return {self.letters[letters[o]].text[s:e]: vectors[j] for j, (o, s, e) in enumerate(self.sentences)}
-
     @property
     def lexical(self) -> LexicalIndex:
         with self._cache_lock:

@@ -1,0 +1,122 @@
+"""The reader's training data (data/reader/): synthetic passages in the style of Kamerbrieven,
+on other subjects than the corpus letters, and questions about them as people ask them.
+
+Each question names its passage, the sentence(s) that answer it (none: unanswerable), the
+sentence that restates it without answering (the trap), and two claims: one its answer
+supports and one it does not (for the verifier). Candidates for a question are what a reader
+meets at run time: the sentences of its own passage, of the other passage on the same
+subject (its group) and of a few passages on other subjects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "reader"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainPassage:
+    id: str
+    group: str
+    topic: str
+    title: str
+    section: str
+    sentences: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainQuestion:
+    id: str
+    passage: str
+    question: str
+    lang: str
+    type: str
+    style: str
+    answer: tuple[int, ...]  # indices into the passage's sentences; () when unanswerable
+    restating: int | None
+    claim: str
+    false_claim: str
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A sentence a reader may be shown for a question, and whether it answers it."""
+
+    passage: str
+    index: int  # into the passage's sentences
+    answers: bool
+    rank: int  # 1: the question's own passage; 2: its group sibling; 3...: other subjects
+
+
+def load(folder: Path = DATA_DIR) -> tuple[dict[str, TrainPassage], list[TrainQuestion]]:
+    """Every passage and question under folder (passages-*.jsonl, questions-*.jsonl)."""
+    passages: dict[str, TrainPassage] = {}
+    for path in sorted(folder.glob("passages-*.jsonl")):
+        for row in _rows(path):
+            passages[row["id"]] = TrainPassage(
+                row["id"], row["group"], row["topic"], row["title"], row["section"], tuple(row["sentences"])
+            )
+    questions = [
+        TrainQuestion(
+            row["id"],
+            row["passage"],
+            row["question"],
+            row["lang"],
+            row["type"],
+            row["style"],
+            tuple(row["answer"]),
+            row.get("restating"),
+            row.get("claim", ""),
+            row.get("false_claim", ""),
+        )
+        for path in sorted(folder.glob("questions-*.jsonl"))
+        for row in _rows(path)
+        if row["passage"] in passages
+    ]
+    return passages, questions
+
+
+def split(questions: Sequence[TrainQuestion], passages: dict[str, TrainPassage], validation: float = 0.2):  # type: ignore[no-untyped-def]
+    """(train, validation) by subject group, so a group's two passages never straddle the split;
+    the same split every time (a hash of the group id)."""
+
+    def held(q: TrainQuestion) -> bool:
+        group = passages[q.passage].group
+        return int(hashlib.sha256(group.encode()).hexdigest(), 16) % 1000 < validation * 1000
+
+    return [q for q in questions if not held(q)], [q for q in questions if held(q)]
+
+
+def candidates(
+    q: TrainQuestion, passages: dict[str, TrainPassage], others: int = 2, seed: int = 0
+) -> list[Candidate]:
+    """The sentences a reader is shown for q: its passage, its group sibling(s) and `others`
+    passages on other subjects (the same ones every time for a seed)."""
+    own = passages[q.passage]
+    siblings = [p for p in passages.values() if p.group == own.group and p.id != own.id]
+    rng = random.Random(f"{seed}:{q.id}")
+    pool = [p for p in passages.values() if p.group != own.group]
+    strangers = rng.sample(pool, min(others, len(pool)))
+    found = [Candidate(own.id, i, i in q.answer, 1) for i in range(len(own.sentences))]
+    for rank, p in enumerate([*siblings, *strangers], start=2):
+        found.extend(Candidate(p.id, i, False, rank) for i in range(len(p.sentences)))
+    return found
+
+
+def all_texts(passages: dict[str, TrainPassage]) -> Iterable[str]:
+    """Every sentence of the training passages."""
+    for p in passages.values():
+        yield from p.sentences
+
+
+def _rows(path: Path) -> Iterable[dict]:
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)

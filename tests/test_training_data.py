@@ -1,0 +1,53 @@
+"""The reader's training data: well formed, and never drawn from the corpus letters or the
+evaluation sets (no shared 8-word sequence), so that what is measured on them stays honest."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from rag.training import data
+from tests.places import CORPUS, ROOT
+
+N = 8
+
+
+def shingles(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i : i + N]) for i in range(len(words) - N + 1)}
+
+
+def test_no_training_text_shares_eight_words_with_a_letter_or_an_eval_set():
+    passages, questions = data.load()
+    protected: set[tuple[str, ...]] = set()
+    for letter in CORPUS.glob("*.txt"):
+        protected |= shingles(" ".join(letter.read_text(encoding="utf-8").split()))
+    for eval_set in (ROOT / "evals").glob("*.jsonl"):
+        for line in eval_set.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            protected |= shingles(row["question"]) | {s for g in row["gold"] for s in shingles(g["quote"])}
+    assert len(protected) > 5000  # the letters were really read
+    training = [s for p in passages.values() for s in p.sentences] + [q.question for q in questions]
+    shared = [t for t in training if shingles(t) & protected]
+    assert shared == []
+
+
+def test_training_data_is_well_formed_and_large_enough():
+    passages, questions = data.load()
+    assert len(passages) >= 300 and len(questions) >= 2000
+    groups = {p.group for p in passages.values()}
+    assert all(sum(p.group == g for p in passages.values()) == 2 for g in groups)
+    for q in questions:
+        sentences = passages[q.passage].sentences
+        assert all(0 <= i < len(sentences) for i in q.answer), q.id
+        assert (not q.answer) == (q.type == "unanswerable"), q.id
+        assert q.restating is None or q.restating not in q.answer, q.id
+    assert sum(q.lang == "en" for q in questions) / len(questions) >= 0.25
+    assert sum(not q.answer for q in questions) / len(questions) >= 0.12
+
+
+def test_the_split_keeps_a_subject_on_one_side():
+    passages, questions = data.load()
+    train, validation = data.split(questions, passages)
+    assert {passages[q.passage].group for q in train}.isdisjoint({passages[q.passage].group for q in validation})
+    assert 0.1 < len(validation) / len(questions) < 0.3
