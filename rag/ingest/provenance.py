@@ -133,3 +133,27 @@ def _short(vergaderjaar: str | None) -> str | None:
     if not vergaderjaar or not re.fullmatch(r"\d{4}-\d{4}", vergaderjaar):
         return vergaderjaar
     return f"{vergaderjaar[:4]}/{vergaderjaar[-2:]}"
+
+
+ORDERS = ("date", "dossier", "vergaderjaar")
+
+
+def order_key(letter: Letter, by: str) -> tuple:
+    """Sort key for letters: by date, by dossier (then number, numerically), or by vergaderjaar
+    (then date); letters that lack the field come last, then by id."""
+    day = letter.date.toordinal() if letter.date else 10**7
+    if by == "dossier":
+        head, _, suffix = (letter.dossier or "").partition("-")
+        number = letter.number or ""
+        return (
+            not head,
+            int(head) if head.isdigit() else 0,
+            suffix,
+            not number.isdigit(),
+            int(number) if number.isdigit() else 0,
+            number,
+            letter.id,
+        )
+    if by == "vergaderjaar":
+        return (not letter.vergaderjaar, letter.vergaderjaar or "", day, letter.id)
+    return (day, letter.id)
