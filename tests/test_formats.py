@@ -140,6 +140,7 @@ def test_word_processor_letters_use_their_styles_and_footnotes(make, tmp_path: P
     assert_spans(letter)
     assert letter.title == "Verslag van de NAVO-top in Madrid"
     assert (letter.identifier, letter.dossier, letter.number) == ("kst-28676-433", "28676", "433")  # from its name
+    assert provenance.letter_citation(letter) == "Kamerstuk 28 676, nr. 433"  # no chamber or year known
     support = paragraph_with(letter, "steun toe")
     assert support.section == "Oekraïne"
     assert support.text.startswith("De bondgenoten zegden steun toe aan Oekraïne1 en besloten")

@@ -95,7 +95,7 @@ def letter_citation(letter: Letter) -> str | None:
     )
     dossiers = " en ".join(format_dossier(d) for d in (letter.dossier, *letter.also))
     number = letter.number if letter.number.isalpha() else f"nr. {letter.number}"  # Eerste Kamer: "D"
-    return f"{head}, {dossiers}, {number}"
+    return f"{head}{', ' if letter.chamber or year else ' '}{dossiers}, {number}"
 
 
 def citation(letter: Letter, paragraph: int, page: int | None = None) -> str:
