@@ -75,7 +75,7 @@ def build(draft: Draft, letter_id: str, source: str, sha256: str) -> Letter:
             section = [*(h for h in section if h[0] < block.level), (block.level, block.text)]
             headings.append((start, len(text)))
             continue
-        links = [Reference(*_link(ident), start + s, start + e) for s, e, ident in block.links if _link(ident)]
+        links = [Reference(*found, start + s, start + e) for s, e, i in block.links if (found := _link(i))]
         pending.extend((len(paragraphs), n) for n in block.notes)
         paragraphs.append(
             Paragraph(len(paragraphs) + 1, " › ".join(h for _, h in section) or None, block.text, start, len(text), (),

@@ -47,9 +47,8 @@ def draft_docx(path: Path, data: bytes, fallback_title: str) -> Draft:
         style = (item.style.name if item.style is not None else "") or ""
         if style.lower() in ("title", "titel") and title is None:
             title = reader.inline(item._p, Inline()).block().text or None
-        elif _HEADING.match(style):
-            heading = reader.inline(item._p, Inline(level=int(_HEADING.match(style).group(1))), notes=False)
-            reader.blocks.append(heading)
+        elif heading := _HEADING.match(style):
+            reader.blocks.append(reader.inline(item._p, Inline(level=int(heading.group(1))), notes=False))
         elif _is_list(item, style):
             reader.item(item)
         else:

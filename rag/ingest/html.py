@@ -143,7 +143,7 @@ def _has_blocks(el: etree._Element) -> bool:
 
 def _footnote_targets(root: etree._Element) -> dict[str, etree._Element]:
     """Elements with an id inside a footnotes container: the targets of footnote links."""
-    out = {}
+    out: dict[str, etree._Element] = {}
     for container in root.iter():
         if isinstance(container.tag, str) and _is_container(container):
             for el in container.iter():
@@ -164,7 +164,7 @@ def _is_container(el: etree._Element) -> bool:
 
 
 def _containers(notes: dict[str, etree._Element]) -> list[etree._Element]:
-    found = []
+    found: list[etree._Element] = []
     for el in notes.values():
         parent = el.getparent()
         while parent is not None and not _is_container(parent):
