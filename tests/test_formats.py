@@ -186,6 +186,8 @@ def test_a_pdf_gives_the_page_of_each_paragraph_to_the_citation(tmp_path: Path) 
     ]))  # fmt: skip
     letter = read_letter(pdf)
     assert [p.page for p in letter.paragraphs] == [1, 2, 2]
+    pdf.write_bytes(make_pdf([["Brief", "", "Voor de lege pagina."], [], ["Na de lege pagina."]]))
+    assert [p.page for p in read_letter(pdf).paragraphs] == [1, 3]  # a blank page still counts
     assert provenance.citation(letter, 2, letter.paragraphs[1].page) == "brief, p. 2, alinea 2"
 
 

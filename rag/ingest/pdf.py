@@ -1,5 +1,5 @@
-"""A PDF letter -> its text, page by page, in the layout text.py reads (a space opens
-each page), so that footnotes, hyphens and page breaks are undone the same way and each
+"""A PDF letter -> its text, page by page, in the layout text.py reads (a form feed
+between pages), so that footnotes, hyphens and page breaks are undone the same way and each
 paragraph keeps the page it starts on (for the citation's "p. N")."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def draft_pdf(path: Path, data: bytes, fallback_title: str) -> Draft:
 
 def pdf_text(path: Path, data: bytes) -> str:
     """Extract a PDF's text page by page, in the layout the .txt letters have: blank lines
-    between paragraphs (pypdf's layout mode keeps vertical gaps), a space opening each page."""
+    between paragraphs (pypdf's layout mode keeps vertical gaps), a form feed between pages."""
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -47,7 +47,7 @@ def pdf_text(path: Path, data: bytes) -> str:
             "the PDF has no text layer (scanned images?). Run OCR on it first.",
             "de PDF heeft geen tekstlaag (gescande afbeeldingen?). Laat er eerst OCR op los.",
         )
-    return "\n".join(" " + _tidy_page(p) for p in pages if p.strip())
+    return "\f".join(_tidy_page(p) for p in pages)  # every page, blank ones too: page numbers are the PDF's
 
 
 def _tidy_page(text: str) -> str:

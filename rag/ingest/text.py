@@ -30,8 +30,10 @@ class _Note:
 
 def draft_text(raw: str, fallback_title: str, pages: bool = False) -> Draft:
     """The draft of a letter's text; `pages`: record the page each paragraph starts on."""
-    lines = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n ").split("\n")
-    body, on_page, notes = _strip_footnotes(_pages(lines))
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    # a form feed always starts a page (an empty one too, so page numbers stay the PDF's)
+    sheets = [page for chunk in text.split("\f") for page in _pages(chunk.split("\n"))]
+    body, on_page, notes = _strip_footnotes(sheets)
     blocks = _blocks(body, on_page)
     title = _title(blocks) or fallback_title
     return _draft(blocks, notes, title, pages)
