@@ -19,7 +19,7 @@ import gradio as gr
 
 from rag import pipeline, records
 from rag.app import render
-from rag.app.links import known_letters
+from rag.app.links import cited_footer, known_letters
 from rag.app.live import MAX_UPLOAD_BYTES, LiveIndex
 from rag.errors import RagError
 from rag.ingest import provenance
@@ -56,7 +56,8 @@ def respond(
     except RagError as err:
         raise gr.Error(str(err)) from None
     assert answer is not None
-    chat[-1]["content"] = render.answer_markdown(answer.text, turn)
+    cited = [(c.n, c.passage) for c in answer.citations]
+    chat[-1]["content"] = render.answer_markdown(answer.text, turn) + cited_footer(cited)
     yield chat, [*answers, answer], render.sources_html(answer, turn, known=_known()), ""
 
 

@@ -43,3 +43,14 @@ def test_the_letter_view_heads_with_the_citation_and_links_its_references() -> N
     assert "Kamerstukken 36 045 en 22 054, nr. 164" in view  # the footnote's reference, linked
     assert 'href="https://zoek.officielebekendmakingen.nl/kst-36045-164.html"' in view
     assert "De Minister van Buitenlandse Zaken, W.B. Hoekstra" in view  # the ondertekening
+
+
+def test_the_answer_in_the_chat_ends_with_its_citations_so_a_copy_keeps_them() -> None:
+    kst = corpus.read_letter(DATA / "kst" / "kst-36200-V-12.xml")
+    plain = corpus.read_letter(DATA / "oefening-noorderlicht-2024.txt")
+    one, other = chunking.passages(kst, ChunkingSettings())[2], chunking.passages(plain, ChunkingSettings())[0]
+    footer = links.cited_footer([(1, one), (2, other)])
+    assert f"[1] Kamerstukken II 2022/23, 36 200 V, nr. 12, alinea {one.paragraph}" in footer
+    assert "https://zoek.officielebekendmakingen.nl/kst-36200-V-12.html" in footer
+    assert f"[2] oefening-noorderlicht-2024, alinea {other.paragraph}" in footer
+    assert links.cited_footer([]) == ""

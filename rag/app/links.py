@@ -73,6 +73,21 @@ def references_html(references: Sequence[Reference], known: Mapping[str, str]) -
     return f'<div class="refs">Verwijst naar: {" · ".join(items)}</div>'
 
 
+def cited_footer(citations: Sequence[tuple[int, Passage]]) -> str:
+    """Under an answer in the chat: '[n] <citation> <permalink>' per cited passage, so that a
+    copied answer keeps where each claim comes from."""
+    lines = []
+    for n, p in citations:
+        where = esc(p.citation or f"{p.letter_id}, alinea {p.paragraph}")
+        url = (
+            f' <a class="official" href="{esc(p.url)}" target="_blank" rel="noopener noreferrer">{esc(p.url)}</a>'
+            if p.url
+            else ""
+        )
+        lines.append(f"[{n}] {where}{url}")
+    return f'\n\n<div class="cited">{"<br>".join(lines)}</div>' if lines else ""
+
+
 def _identifiers(ref: Reference) -> list[str]:
     return [provenance.identifier(d, ref.number) for d in ref.dossiers]
 
@@ -81,6 +96,7 @@ CSS = """
 .citation {font-size: 0.88em; margin: 2px 0}
 .citation .cite-text {font-weight: 600}
 .no-official {color: var(--body-text-color-subdued); font-style: italic}
+.cited {font-size: 0.85em; color: var(--body-text-color-subdued); margin-top: 6px}
 .refs {font-size: 0.85em; margin: 4px 0; color: var(--body-text-color-subdued)}
 a.ref, a.official {color: var(--color-accent)}
 """

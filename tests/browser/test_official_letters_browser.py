@@ -38,7 +38,9 @@ def test_upload_an_official_letter_ask_and_follow_its_citation_and_reference(pag
 
     open_tab(page, "Vragen")
     ask(page, "Hoeveel militairen namen deel aan de oefening Poolster?", "oefening Poolster")
-    expect(page.locator("#chat [data-testid='bot']").last).to_contain_text("2.340 militairen")
+    bot = page.locator("#chat [data-testid='bot']").last
+    expect(bot).to_contain_text("2.340 militairen")
+    expect(bot.locator(".cited")).to_contain_text("[1] Kamerstukken II 2022/23, 36 200 V, nr. 12, alinea 3")
     card = page.locator("#sources .src").first
     expect(card.locator(".citation .cite-text")).to_have_text("Kamerstukken II 2022/23, 36 200 V, nr. 12, alinea 3")
     expect(card.locator("a.official")).to_have_attribute("href", PERMALINK)
