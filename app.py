@@ -19,8 +19,11 @@ import gradio as gr
 
 from rag import pipeline, records
 from rag.app import render
-from rag.errors import RagError
+from rag.app.links import cited_footer, known_letters
 from rag.app.live import MAX_UPLOAD_BYTES, LiveIndex
+from rag.errors import RagError
+from rag.ingest import provenance
+from rag.ingest.corpus import SOORTEN
 from rag.settings import Settings
 from rag.types import Answer, IngestReport
 
@@ -31,13 +34,14 @@ THEME = gr.themes.Soft(font=["Segoe UI", "DejaVu Sans", "sans-serif"], font_mono
 
 
 def respond(
-    question: str, chat: list, answers: list[Answer], letters: list[str], start: str, end: str, k: int, mode: str
-) -> Iterator[tuple]:
+    question: str, chat: list, answers: list[Answer], letters: list[str], start: str, end: str, k: int, mode: str,
+    dossiers: list[str] | None = None, years: list[str] | None = None,
+) -> Iterator[tuple]:  # fmt: skip
     """Stream the answer into the chat; at the end fill the sources panel."""
     question = (question or "").strip()
     if not question:
         raise gr.Error("Typ eerst een vraag.")
-    settings = _settings(letters, start, end, k, mode)
+    settings = _settings(letters, start, end, k, mode, dossiers, years)
     turn = len(answers)
     chat = [*_messages(chat), {"role": "user", "content": render.esc(question)}, {"role": "assistant", "content": ""}]
     text, answer = "", None
@@ -52,13 +56,21 @@ def respond(
     except RagError as err:
         raise gr.Error(str(err)) from None
     assert answer is not None
-    chat[-1]["content"] = render.answer_markdown(answer.text, turn)
-    yield chat, [*answers, answer], render.sources_html(answer, turn), ""
+    cited = [(c.n, c.passage) for c in answer.citations]
+    chat[-1]["content"] = render.answer_markdown(answer.text, turn) + cited_footer(cited)
+    yield chat, [*answers, answer], render.sources_html(answer, turn, known=_known()), ""
 
 
 def open_passage(answers: list[Answer], evt: gr.EventData) -> tuple:
-    """A citation or "Open in brief" was clicked: show that paragraph in its letter."""
+    """A citation or "Open in brief" was clicked: show that paragraph in its letter; a reference
+    to an indexed letter was clicked: show that letter."""
     turn, n, wanted = getattr(evt, "turn", None), getattr(evt, "n", 0), getattr(evt, "passage", "")
+    referred = getattr(evt, "letter", "") or ""
+    if referred:
+        target = LIVE.index.letters.get(referred)
+        if target is None:
+            raise gr.Error("Deze brief staat niet (meer) in de index.")
+        return render.letter_html(target, known=_known()), gr.Tabs(selected="brief"), target.id, gr.skip()
     if not isinstance(turn, int) or not 0 <= turn < len(answers):
         raise gr.Error("Dit antwoord is niet meer beschikbaar; stel de vraag opnieuw.")
     answer = answers[turn]
@@ -70,14 +82,14 @@ def open_passage(answers: list[Answer], evt: gr.EventData) -> tuple:
     if letter.text[passage.start : passage.end] != passage.text:  # the letter was replaced since this answer
         raise gr.Error("Deze brief is sindsdien gewijzigd; stel de vraag opnieuw.")
     marks = cited.spans if cited else ((passage.start, passage.end),)
-    view = render.letter_html(letter, passage.paragraph, marks)
-    return view, gr.Tabs(selected="brief"), letter.id, render.sources_html(answer, turn, active=n)
+    view = render.letter_html(letter, passage.paragraph, marks, known=_known())
+    return view, gr.Tabs(selected="brief"), letter.id, render.sources_html(answer, turn, active=n, known=_known())
 
 
 def show_letter(letter_id: str) -> str:
     """The letter picked in the letter view, from the top."""
     letter = LIVE.index.letters.get(letter_id or "")
-    return render.letter_html(letter) if letter else ""
+    return render.letter_html(letter, known=_known()) if letter else ""
 
 
 def upload(files: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
@@ -106,26 +118,48 @@ def remove(letter_id: str | None) -> tuple:
     return (f'<p class="ok">Verwijderd: <b>{render.esc(letter_id)}</b></p>', *refresh())
 
 
-def refresh() -> tuple:
-    """The letter lists after a change: filter, letter view and remove choices, and the table."""
+def refresh(order: str = "datum") -> tuple:
+    """The letter lists after a change: filter (letters, dossiers, vergaderjaren), letter view and
+    remove choices, and the table of letters in the chosen order."""
     if not LIVE.ready:
-        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), render.esc(LIVE.status)
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), render.esc(LIVE.status)
     index = LIVE.index
     ids = sorted(index.letters)
-    counts = {lid: m["passages"] for lid, m in index.manifest()["letters"].items()}
-    table = [[lid, l.title, render.date_nl(l.date), len(l.paragraphs), counts[lid]] for lid, l in index.letters.items()]
+    dossiers = sorted({d for l in index.letters.values() for d in (l.dossier, *l.also) if d})
+    years = sorted({l.vergaderjaar for l in index.letters.values() if l.vergaderjaar})
     return (
         gr.Dropdown(choices=ids),
+        gr.Dropdown(choices=[(provenance.format_dossier(d), d) for d in dossiers]),
+        gr.Dropdown(choices=years),
         gr.Dropdown(choices=ids),
         gr.Dropdown(choices=ids, value=None),
-        sorted(table, key=lambda row: row[0]),
+        letter_table(order),
         render.esc(LIVE.status),
     )
+
+
+ORDERS = {"datum": "date", "dossier": "dossier", "vergaderjaar": "vergaderjaar"}
+
+
+def letter_table(order: str = "datum") -> list[list]:
+    """A row per letter (id, citation, title, date, paragraphs, passages), in the chosen order."""
+    index = LIVE.index
+    counts = {lid: m["passages"] for lid, m in index.manifest()["letters"].items()}
+    letters = sorted(index.letters.values(), key=lambda l: provenance.order_key(l, ORDERS.get(order, "date")))
+    return [
+        [l.id, provenance.letter_citation(l) or "", l.title, render.date_nl(l.date), len(l.paragraphs), counts[l.id]]
+        for l in letters
+    ]
 
 
 def tick() -> tuple:
     """While the index is being built: show progress; once ready, fill the lists and stop polling."""
     return (*refresh(), gr.Timer(active=not LIVE.ready))
+
+
+def _known() -> dict[str, str]:
+    """Identifier -> letter id of the indexed letters, for links between letters."""
+    return LIVE.index.derived("known-letters", lambda: known_letters(LIVE.index.letters.values()))
 
 
 def run_eval(choice: str | None, uploaded: str | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
@@ -169,11 +203,16 @@ def status_api() -> str:
     return LIVE.status
 
 
-def _settings(letters: list[str], start: str, end: str, k: int, mode: str) -> Settings:
+def _settings(
+    letters: list[str], start: str, end: str, k: int, mode: str,
+    dossiers: list[str] | None = None, years: list[str] | None = None,
+) -> Settings:  # fmt: skip
     base = LIVE.settings
     retrieval = dataclasses.replace(
-        base.retrieval, letters=tuple(letters or ()), date_from=_date(start), date_to=_date(end), k=int(k)
-    )
+        base.retrieval, letters=tuple(letters or ()), date_from=_date(start), date_to=_date(end), k=int(k),
+        dossiers=tuple(provenance.normal_dossier(d) for d in dossiers or ()),
+        vergaderjaren=tuple(provenance.normal_vergaderjaar(y) or y for y in years or ()),
+    )  # fmt: skip
     answer = dataclasses.replace(base.answer, mode="llm" if mode == "LLM" else "extractive")
     return dataclasses.replace(base, retrieval=retrieval, answer=answer)
 
@@ -206,7 +245,7 @@ def build() -> gr.Blocks:
             with gr.Tab("Vragen", id="vragen"):
                 letters, letter_pick = _chat_tab()
             with gr.Tab("Brieven", id="brieven"):
-                lists = _letters_tab(letters, letter_pick, status)
+                lists = _letters_tab(*letters, letter_pick, status)
             with gr.Tab("Evaluatie", id="evaluatie"):
                 _eval_tab()
         timer = gr.Timer(1.0, active=not LIVE.ready)
@@ -217,7 +256,7 @@ def build() -> gr.Blocks:
     return demo
 
 
-def _chat_tab() -> tuple[gr.components.Component, gr.Dropdown]:
+def _chat_tab() -> tuple[tuple[gr.components.Component, ...], gr.Dropdown]:
     """Chat and question on the left, sources and letter view on the right."""
     answers = gr.State([])
     with gr.Row(equal_height=False):
@@ -255,15 +294,18 @@ def _chat_tab() -> tuple[gr.components.Component, gr.Dropdown]:
     )
     sources.click(open_passage, [answers], [letter, side, letter_pick, sources], api_visibility="private")
     letter_pick.input(show_letter, letter_pick, letter, api_visibility="private")
-    return options[0], letter_pick
+    return (options[0], options[5], options[6]), letter_pick
 
 
 def _options() -> list[gr.components.Component]:
-    """Letter and date filters, number of passages, answer mode."""
+    """Letter, dossier, vergaderjaar and date filters, number of passages, answer mode."""
     settings = LIVE.settings
     llm = bool(settings.answer.llm_provider)
     with gr.Row():
         letters = gr.Dropdown([], multiselect=True, label="Alleen deze brieven", elem_id="filter-letters", scale=2)
+        dossiers = gr.Dropdown([], multiselect=True, label="Dossier", elem_id="filter-dossiers")
+        years = gr.Dropdown([], multiselect=True, label="Vergaderjaar", elem_id="filter-years")
+    with gr.Row():
         start = gr.Textbox(label="Vanaf datum", placeholder="JJJJ-MM-DD", elem_id="date-from")
         end = gr.Textbox(label="Tot en met datum", placeholder="JJJJ-MM-DD", elem_id="date-to")
     with gr.Row():
@@ -273,7 +315,7 @@ def _options() -> list[gr.components.Component]:
             value="LLM" if llm and settings.answer.mode == "llm" else "extractief",
             info=None if llm else "LLM: niet ingesteld (RAG_ANSWER_LLM_PROVIDER)",
         )  # fmt: skip
-    return [letters, start, end, k, mode]
+    return [letters, start, end, k, mode, dossiers, years]
 
 
 def _letters_tab(*elsewhere: gr.components.Component) -> list[gr.components.Component]:
@@ -281,18 +323,23 @@ def _letters_tab(*elsewhere: gr.components.Component) -> list[gr.components.Comp
     the lists of letters `elsewhere` (filter, letter view), the remove choice, the table, the status."""
     with gr.Row():
         with gr.Column(scale=2):
-            gr.Markdown(f"**Brieven toevoegen**: .pdf of .txt, meerdere tegelijk, tot {MAX_UPLOAD_BYTES >> 20} MB elk.")
+            gr.Markdown(
+                f"**Brieven toevoegen**: {SOORTEN}, meerdere tegelijk, tot {MAX_UPLOAD_BYTES >> 20} MB elk. "
+                "Een officieel Kamerstuk mag zijn metadata.xml meekrijgen (als <id>.metadata.xml)."
+            )
             files = gr.File(file_count="multiple", type="filepath", elem_id="upload", height=140, show_label=False)
             result = gr.HTML("", elem_id="ingest-result")
             with gr.Row():
                 remove_pick = gr.Dropdown([], label="Brief verwijderen", elem_id="remove-pick", scale=3)
                 remove_btn = gr.Button("Verwijderen", elem_id="remove", variant="stop", scale=1)
         with gr.Column(scale=3):
-            headers = ["id", "titel", "datum", "alinea's", "passages"]
-            widths: list[str | int] = ["24%", "46%", "14%", "8%", "8%"]
+            order = gr.Radio(list(ORDERS), value="datum", label="Volgorde", elem_id="letters-order")
+            headers = ["id", "vindplaats", "titel", "datum", "alinea's", "passages"]
+            widths: list[str | int] = ["16%", "24%", "34%", "12%", "7%", "7%"]
             table = gr.Dataframe(headers=headers, elem_id="letters", interactive=False, wrap=True, column_widths=widths)
-    letters, letter_pick, status = elsewhere
-    lists = [letters, letter_pick, remove_pick, table, status]
+    letters, dossiers, years, letter_pick, status = elsewhere
+    lists = [letters, dossiers, years, letter_pick, remove_pick, table, status]
+    order.change(letter_table, order, table, api_visibility="private")
     files.upload(upload, files, [result, *lists], concurrency_id="write", concurrency_limit=1, api_name="upload")
     remove_btn.click(
         remove, remove_pick, [result, *lists], concurrency_id="write", concurrency_limit=1, api_visibility="private"

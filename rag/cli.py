@@ -1,4 +1,5 @@
-"""`rag`: ingest letters, list passages, ask questions, remove letters, evaluate, serve.
+"""`rag`: ingest or fetch letters, list passages and letters, ask questions, remove letters,
+evaluate, serve.
 
 Plain text for people, JSON when asked (--json). Errors print one line and exit 2."""
 
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
@@ -14,6 +16,8 @@ from typing import Any
 
 from rag import pipeline, records
 from rag.errors import RagError
+from rag.ingest import provenance
+from rag.retrieval.hybrid import filter_mask
 from rag.settings import Settings
 from rag.types import Answer
 
@@ -43,19 +47,39 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(run=run)
         return p
 
-    p = command("ingest", _ingest, "Add letters (.txt, .pdf, or folders of them) to the index.")
+    p = command(
+        "ingest", _ingest, "Add letters (.txt, .pdf, .xml, .odt, .docx, .html, or folders of them) to the index."
+    )
     p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: corpus/)")
     p.add_argument("--rebuild", action="store_true", help="start a new index instead of adding")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = command("passages", _passages, "List every passage in the index.")
+    p = command("passages", _passages, "List the passages in the index (all, or those the filters allow).")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _filters(p)
+    p.add_argument("--sort", choices=("index", *provenance.ORDERS), default="index", help="order of the letters")
+
+    p = command("letters", _letters, "List the letters in the index with their official citation.")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    _filters(p)
+    p.add_argument("--sort", choices=provenance.ORDERS, default="date", help="order (default: date)")
 
     p = command("ask", _ask, "Ask a question ('-' reads one question per line from stdin).")
     p.add_argument("question")
     p.add_argument("--k", type=int, help="passages to retrieve")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
-    p.add_argument("--letter", action="append", default=[], help="only this letter id (repeatable)")
+    _filters(p)
+
+    p = command(
+        "fetch", _fetch, "Download Kamerstukken (XML + metadata.xml) from the official repository and ingest them."
+    )
+    p.add_argument("identifiers", nargs="*", metavar="ID", help="official identifiers, e.g. kst-28676-440")
+    p.add_argument("--dossier", dest="fetch_dossier", help="every Kamerstuk of this dossier (e.g. 28676)")
+    p.add_argument("--since", type=_iso_date, help="with --dossier: only those dated on or after YYYY-MM-DD")
+    p.add_argument("--to", type=Path, metavar="DIR", help="where the files go (default: <corpus>/fetched)")
+    p.add_argument("--base-url", help="the repository to ask (default: $RAG_FETCH_BASE_URL or the official one)")
+    p.add_argument("--timeout", type=float, help="seconds to wait for each answer (default: $RAG_FETCH_TIMEOUT or 30)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = command("eval", _eval, "Evaluate retrieval and answers on an evaluation file, beside baselines.")
     p.add_argument("file", type=Path)
@@ -76,6 +100,37 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _filters(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--letter", action="append", default=[], help="only this letter id (repeatable)")
+    p.add_argument(
+        "--dossier", action="append", default=[], help="only letters in this dossier, e.g. 28676 or '36 200 V'"
+    )
+    p.add_argument("--vergaderjaar", action="append", default=[], help="only this parliamentary year, e.g. 2022-2023")
+    p.add_argument("--from", dest="date_from", type=_iso_date, help="only letters dated on or after YYYY-MM-DD")
+    p.add_argument("--until", dest="date_to", type=_iso_date, help="only letters dated on or before YYYY-MM-DD")
+
+
+def _iso_date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date YYYY-MM-DD") from None
+
+
+def _filtered(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings with the command line's filters applied to retrieval."""
+    retrieval = dataclasses.replace(
+        settings.retrieval,
+        letters=tuple(args.letter) or settings.retrieval.letters,
+        dossiers=tuple(provenance.normal_dossier(d) for d in args.dossier) or settings.retrieval.dossiers,
+        vergaderjaren=tuple(provenance.normal_vergaderjaar(y) or y for y in args.vergaderjaar)
+        or settings.retrieval.vergaderjaren,
+        date_from=args.date_from or settings.retrieval.date_from,
+        date_to=args.date_to or settings.retrieval.date_to,
+    )
+    return dataclasses.replace(settings, retrieval=retrieval)
+
+
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     paths = args.paths or [settings.corpus_dir]
     bar = None if args.quiet else _ProgressBar()
@@ -87,26 +142,65 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{name}: {letter_id}")
     for _path, reason in report.refused:
         print(f"refused: {reason}")
+    for _path, reason in report.skipped:
+        print(f"skipped: {reason}")
     return 1 if report.refused else 0
 
 
 def _passages(args: argparse.Namespace, settings: Settings) -> int:
     index = pipeline.open_index(settings)
-    for p in index.passages:
+    allowed = filter_mask(index, _filtered(args, settings).retrieval)
+    shown = [p for i, p in enumerate(index.passages) if allowed is None or allowed[i]]
+    if args.sort != "index":
+        order = {lid: n for n, lid in enumerate(_ordered(index.letters.values(), args.sort))}
+        shown.sort(key=lambda p: (order[p.letter_id], p.start))
+    for p in shown:
         if args.json:
             print(json.dumps(records.passage(p), ensure_ascii=False))
         else:
-            print(f"{p.id}\t{p.section or ''}\t{p.text[:100]}")
+            print(f"{p.id}\t{records.citation(p)}\t{p.section or ''}\t{p.text[:100]}")
     return 0
 
 
+def _letters(args: argparse.Namespace, settings: Settings) -> int:
+    index = pipeline.open_index(settings)
+    allowed = filter_mask(index, _filtered(args, settings).retrieval)
+    kept = {index.passages[i].letter_id for i in range(len(index.passages)) if allowed is None or allowed[i]}
+    for letter in _ordered((l for l in index.letters.values() if l.id in kept), args.sort):
+        citation = provenance.letter_citation(letter)
+        if args.json:
+            row = {k: v for k, v in records.letter(letter).items() if k not in ("text", "paragraphs", "headings")}
+            print(json.dumps({**row, "citation": citation, "paragraphs": len(letter.paragraphs)}, ensure_ascii=False))
+        else:
+            day = letter.date.isoformat() if letter.date else "-"
+            print(f"{letter.id}\t{day}\t{citation or '(geen officiële vindplaats)'}\t{letter.title[:80]}")
+    return 0
+
+
+def _ordered(letters, by: str) -> list:  # type: ignore[no-untyped-def]
+    return sorted(letters, key=lambda l: provenance.order_key(l, by))
+
+
+def _fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.ingest import fetch
+
+    options = {"base_url": args.base_url, "timeout": args.timeout}
+    changes = {k: v for k, v in options.items() if v}
+    settings = dataclasses.replace(settings, fetch=dataclasses.replace(settings.fetch, **changes))
+    if not args.identifiers and not args.fetch_dossier:
+        raise RagError("Name what to fetch: one or more identifiers (kst-28676-440) or --dossier 28676.")
+    target = args.to or settings.corpus_dir / "fetched"
+    log = None if args.quiet else (lambda line: print(line, file=sys.stderr))
+    files = fetch.fetch(settings.fetch, target, args.identifiers, args.fetch_dossier, args.since, log)
+    for path in files:
+        print(f"fetched: {path}")
+    return _ingest(argparse.Namespace(paths=files, rebuild=False, quiet=args.quiet), settings) if files else 0
+
+
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
-    retrieval = settings.retrieval
+    settings = _filtered(args, settings)
     if args.k:
-        retrieval = dataclasses.replace(retrieval, k=args.k)
-    if args.letter:
-        retrieval = dataclasses.replace(retrieval, letters=tuple(args.letter))
-    settings = dataclasses.replace(settings, retrieval=retrieval)
+        settings = dataclasses.replace(settings, retrieval=dataclasses.replace(settings.retrieval, k=args.k))
     index = pipeline.ensure_index(settings, on_progress=_ProgressBar())
     questions = [q.strip() for q in sys.stdin] if args.question == "-" else [args.question]
     for question in (q for q in questions if q):
@@ -180,8 +274,9 @@ def _print_answer(answer: Answer) -> None:
     if answer.citations:
         print()
         for c in answer.citations:
-            where = f"{c.passage.letter_title}, {c.passage.section or 'inleiding'}, alinea {c.passage.paragraph}"
-            print(f'[{c.n}] {where}\n    "{c.quote}"')
+            where = f"{c.passage.letter_title}, {c.passage.section or 'inleiding'} · {records.citation(c.passage)}"
+            link = f"\n    {c.passage.url}" if c.passage.url else ""
+            print(f'[{c.n}] {where}\n    "{c.quote}"{link}')
     elif answer.hits:
         print("\nDichtstbijzijnde passages:")
         for h in answer.hits[:3]:

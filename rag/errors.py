@@ -28,3 +28,7 @@ class SettingsError(RagError):
 
 class LLMError(RagError):
     """The configured language model cannot be reached or loaded."""
+
+
+class FetchError(RagError):
+    """The official repository (or the one configured) cannot be searched or read."""

@@ -8,14 +8,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from rag.ingest import chunking
-from rag.ingest import corpus
 from rag.answer import cross_encoder, query_encoder
 from rag.answer.extractive import Judged, compose, pieces, read
 from rag.answer.follow_up import resolve_follow_up
 from rag.answer.reader import load_model
 from rag.embedding.embedders import load_embedder
 from rag.errors import CorpusError, IndexError_
+from rag.ingest import chunking, corpus
 from rag.retrieval.hybrid import retrieve, with_sentences
 from rag.settings import Settings
 from rag.store.index import MANIFEST, Index
@@ -39,7 +38,9 @@ def ensure_index(settings: Settings, on_progress: OnProgress | None = None) -> I
     if not (settings.index_dir / MANIFEST).exists():
         index, report = build_index(settings, [settings.corpus_dir], on_progress=on_progress)
         if not index.letters:
-            reasons = "; ".join(f"{f}: {why}" for f, why in report.refused) or "no .txt or .pdf files"
+            reasons = (
+                "; ".join(why for _, why in (*report.refused, *report.skipped)) or f"no letter files ({corpus.KINDS})"
+            )
             raise IndexError_(f"Could not build an index from {settings.corpus_dir}: {reasons}")
         return warm(index, settings.answer.reader, settings.answer.cross_encoder)
     return warm(open_index(settings), settings.answer.reader, settings.answer.cross_encoder)
@@ -63,9 +64,10 @@ def build_index(
             if rebuild
             else open_index(settings, create=True)
         )
-    letters, refused = read_letters(paths)
+    files, skipped = corpus.scan(paths)
+    letters, refused = read_letters(files)
     report = add_letters(settings, index, letters, on_progress, save=bool(rebuild))
-    return index, dataclasses.replace(report, refused=tuple(refused))
+    return index, dataclasses.replace(report, refused=tuple(refused), skipped=tuple(skipped))
 
 
 def add_letters(

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from rag.types import Answer, Footnote, Hit, Letter, Paragraph, Passage
+from rag.ingest.provenance import permalink
+from rag.types import Answer, Footnote, Hit, Letter, Paragraph, Passage, Reference
 
 
 def footnote(f: Footnote) -> dict:
@@ -16,8 +17,25 @@ def footnote_from(r: dict) -> Footnote:
     return Footnote(r["number"], r["text"], r["start"], r["end"], r["marker"])
 
 
+def reference(r: Reference) -> dict:
+    """A reference to another Kamerstuk: its dossier(s), number, identifier, permalink and span."""
+    return {
+        "dossiers": list(r.dossiers),
+        "number": r.number,
+        "identifier": r.identifier,
+        "url": permalink(r.identifier),
+        "start": r.start,
+        "end": r.end,
+    }
+
+
+def reference_from(r: dict) -> Reference:
+    return Reference(tuple(r["dossiers"]), r["number"], r["start"], r["end"])
+
+
 def passage(p: Passage) -> dict:
-    """passage_id, letter_id, letter_title, letter_date, section, paragraph, text, start, end, footnotes."""
+    """passage_id, letter_id, letter_title, letter_date, section, paragraph, text, start, end, footnotes;
+    page, citation (official where known), url (the official permalink) and references."""
     return {
         "passage_id": p.id,
         "letter_id": p.letter_id,
@@ -30,7 +48,16 @@ def passage(p: Passage) -> dict:
         "start": p.start,
         "end": p.end,
         "footnotes": [footnote(f) for f in p.footnotes],
+        "page": p.page,
+        "citation": citation(p),
+        "url": p.url,
+        "references": [reference(r) for r in p.references],
     }
+
+
+def citation(p: Passage) -> str:
+    """The passage's citation; a passage stored before citations existed reads '<letter id>, alinea n'."""
+    return p.citation or f"{p.letter_id}, alinea {p.paragraph}"
 
 
 def passage_from(r: dict) -> Passage:
@@ -45,6 +72,10 @@ def passage_from(r: dict) -> Passage:
         end=r["end"],
         footnotes=tuple(footnote_from(f) for f in r["footnotes"]),
         part=r.get("part", 0),
+        page=r.get("page"),
+        references=tuple(reference_from(x) for x in r.get("references", ())),
+        citation=r.get("citation", ""),
+        url=r.get("url"),
     )
 
 
@@ -59,6 +90,13 @@ def letter(l: Letter) -> dict:
         "kamerstuk": l.kamerstuk,
         "url": l.url,
         "headings": [list(h) for h in l.headings],
+        "dossier": l.dossier,
+        "number": l.number,
+        "vergaderjaar": l.vergaderjaar,
+        "chamber": l.chamber,
+        "identifier": l.identifier,
+        "signature": l.signature,
+        "also": list(l.also),
         "paragraphs": [
             {
                 "number": p.number,
@@ -66,6 +104,8 @@ def letter(l: Letter) -> dict:
                 "start": p.start,
                 "end": p.end,
                 "footnotes": [footnote(f) for f in p.footnotes],
+                "page": p.page,
+                "references": [reference(x) for x in p.references],
             }
             for p in l.paragraphs
         ],
@@ -82,6 +122,8 @@ def letter_from(r: dict) -> Letter:
             p["start"],
             p["end"],
             tuple(footnote_from(f) for f in p["footnotes"]),
+            p.get("page"),
+            tuple(reference_from(x) for x in p.get("references", ())),
         )
         for p in r["paragraphs"]
     )
@@ -96,6 +138,13 @@ def letter_from(r: dict) -> Letter:
         kamerstuk=r.get("kamerstuk"),
         url=r.get("url"),
         headings=tuple(tuple(h) for h in r.get("headings", ())),  # type: ignore[misc]
+        dossier=r.get("dossier"),
+        number=r.get("number"),
+        vergaderjaar=r.get("vergaderjaar"),
+        chamber=r.get("chamber"),
+        identifier=r.get("identifier"),
+        signature=r.get("signature"),
+        also=tuple(r.get("also", ())),
     )
 
 
@@ -121,6 +170,10 @@ def hit(h: Hit, rank: int) -> dict:
             | ({"support": round(e.support, 6)} if e.support is not None else {})
             for e in h.sentences
         ],
+        "page": p["page"],
+        "citation": p["citation"],
+        "url": p["url"],
+        "references": p["references"],
     }
 
 
@@ -141,6 +194,8 @@ def answer(a: Answer) -> dict:
                 "paragraph": c.passage.paragraph,
                 "quote": c.quote,
                 "spans": [list(s) for s in c.spans],
+                "citation": citation(c.passage),
+                "url": c.passage.url,
             }
             for c in a.citations
         ],

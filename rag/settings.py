@@ -1,6 +1,6 @@
 """One frozen Settings with nested parts. Defaults live here; environment variables
 override them: RAG_INDEX, RAG_CORPUS, and RAG_<PART>_<FIELD> for every field below
-(e.g. RAG_EMBEDDING_MODEL, RAG_RETRIEVAL_K, RAG_ANSWER_MODE)."""
+(e.g. RAG_EMBEDDING_MODEL, RAG_RETRIEVAL_K, RAG_ANSWER_MODE, RAG_FETCH_BASE_URL)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ class RetrievalSettings:
     sentence_weight: float = 1.0
     lexical_weight: float = 1.0
     letters: tuple[str, ...] = ()  # restrict to these letter ids
+    dossiers: tuple[str, ...] = ()  # restrict to letters in these dossiers ("28676", "36200-V")
+    vergaderjaren: tuple[str, ...] = ()  # restrict to these parliamentary years ("2022-2023")
     date_from: dt.date | None = None
     date_to: dt.date | None = None
 
@@ -60,6 +62,14 @@ class AnswerSettings:
 
 
 @dataclass(frozen=True)
+class FetchSettings:
+    # The official repository's base: SRU search at <base>/sru, files at the addresses it lists.
+    base_url: str = "https://repository.overheid.nl"
+    timeout: float = 30.0  # seconds per request
+    max_records: int = 500  # a dossier fetch stops after this many Kamerstukken
+
+
+@dataclass(frozen=True)
 class Settings:
     index_dir: Path = Path("index")
     corpus_dir: Path = Path("corpus")
@@ -67,13 +77,14 @@ class Settings:
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Defaults overridden by RAG_* environment variables."""
         env = os.environ if env is None else env
         parts: dict = {}
-        for part in ("embedding", "chunking", "retrieval", "answer"):
+        for part in ("embedding", "chunking", "retrieval", "answer", "fetch"):
             default = getattr(cls(), part)
             parts[part] = _override(default, env, f"RAG_{part.upper()}_")
         return cls(

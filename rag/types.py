@@ -26,6 +26,22 @@ class Footnote:
 
 
 @dataclass(frozen=True, slots=True)
+class Reference:
+    """A mention of another Kamerstuk in a letter ("Kamerstuk 28 676, nr. 433"), in its
+    text or footnotes: the dossier(s) and number it names and where it stands."""
+
+    dossiers: tuple[str, ...]  # "28676", "36200-V"; a joint letter names several, the first is its own
+    number: str  # the ondernummer, "433"
+    start: int  # span of the mention in Letter.text
+    end: int
+
+    @property
+    def identifier(self) -> str:
+        """The official identifier of the letter referred to: kst-28676-433."""
+        return f"kst-{self.dossiers[0]}-{self.number}"
+
+
+@dataclass(frozen=True, slots=True)
 class Paragraph:
     """A numbered body paragraph (the unit of citation)."""
 
@@ -35,6 +51,8 @@ class Paragraph:
     start: int  # Letter.text[start:end] == text
     end: int
     footnotes: tuple[Footnote, ...] = ()
+    page: int | None = None  # the PDF page the paragraph starts on, where a PDF gives it
+    references: tuple[Reference, ...] = ()  # other Kamerstukken named in it or its footnotes
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +67,15 @@ class Letter:
     source: str  # the file it was read from
     sha256: str  # of the file's bytes: re-adding an unchanged letter is a no-op
     kamerstuk: str | None = None
-    url: str | None = None
+    url: str | None = None  # the official permalink (or the sidecar's url)
     headings: tuple[tuple[int, int], ...] = ()  # spans of section headings in text
+    dossier: str | None = None  # "28676", "36200-V"
+    number: str | None = None  # the ondernummer within the dossier, "440"
+    vergaderjaar: str | None = None  # "2022-2023"
+    chamber: str | None = None  # "II" (Tweede Kamer) or "I" (Eerste Kamer)
+    identifier: str | None = None  # the official identifier, "kst-28676-440"
+    signature: str | None = None  # the ondertekening: who signed the letter
+    also: tuple[str, ...] = ()  # the other dossiers of a letter published in several
 
     @property
     def footnotes(self) -> tuple[Footnote, ...]:
@@ -71,6 +96,10 @@ class Passage:
     end: int
     footnotes: tuple[Footnote, ...] = ()
     part: int = 0  # 0: the whole paragraph; 1, 2, ...: pieces of a long one
+    page: int | None = None
+    references: tuple[Reference, ...] = ()
+    citation: str = ""  # "Kamerstukken II 2022/23, 28 676, nr. 440, alinea 3", or "<letter id>, alinea 3"
+    url: str | None = None  # the letter's official permalink
 
     @property
     def id(self) -> str:
@@ -165,4 +194,5 @@ class IngestReport:
     added: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
-    refused: tuple[tuple[str, str], ...] = ()  # (file, reason)
+    refused: tuple[tuple[str, str], ...] = ()  # (file, reason): letter files that could not be read
+    skipped: tuple[tuple[str, str], ...] = ()  # (file, reason): files in a folder that are no letter

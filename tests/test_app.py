@@ -56,7 +56,7 @@ def test_bad_uploads_are_refused_and_the_index_is_untouched(app_server, tmp_path
     )
     assert result.count('class="refused"') == 2
     assert "kapot.pdf" in result and "geen leesbare PDF" in result  # the app gives reasons in Dutch
-    assert "notulen.docx" in result and "alleen .pdf- en .txt-bestanden" in result
+    assert "notulen.docx" in result and "geen leesbaar Word-document" in result
     assert str(tmp_path) not in result  # names, not server paths
     assert manifest(app_server.index_dir)["corpus_hash"] == before["corpus_hash"]
 

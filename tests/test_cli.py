@@ -24,9 +24,15 @@ PASSAGE_FIELDS = {
     "start",
     "end",
     "footnotes",
+    "page",
+    "citation",
+    "url",
+    "references",
 }
 ASK_FIELDS = {"question", "answer", "abstained", "mode", "citations", "passages", "timings_ms", "notes"}
-CITATION_FIELDS = {"n", "passage_id", "letter_id", "letter_title", "section", "paragraph", "quote", "spans"}
+CITATION_FIELDS = {
+    *("n", "passage_id", "letter_id", "letter_title", "section", "paragraph", "quote", "spans", "citation", "url"),
+}
 # a retrieved passage in `rag ask --json`: the passage record less `part`, with its rank and scores
 HIT_FIELDS = (PASSAGE_FIELDS - {"part"}) | {"rank", "score", "scores", "sentences"}
 EVAL_FIELDS = {"file", "questions", "answerable", "k", "systems", "answers", "rows"}
@@ -82,6 +88,55 @@ def test_ingest_reports_added_and_refused_files(capsys, tmp_path: Path) -> None:
     assert "added: brief" in out and "refused:" in out and "leeg.txt" in out and "empty" in out
     code, out, _ = run(capsys, "remove", "brief", "--index", str(tmp_path / "idx"))
     assert code == 0 and "removed: brief" in out
+
+
+def test_ingest_names_every_file_of_a_folder_it_did_not_take(capsys, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "brief.txt").write_text("Titel\n\nEen alinea over de NAVO-Top.\n", encoding="utf-8")
+    (folder / "brief.json").write_text('{"date": "2023-07-12"}', encoding="utf-8")  # its sidecar: taken
+    (folder / "notities.doc").write_bytes(b"\xd0\xcf\x11\xe0")
+    (folder / "foto.png").write_bytes(b"\x89PNG")
+    (folder / "los.json").write_text("{}", encoding="utf-8")
+    (folder / ".DS_Store").write_bytes(b"\0")
+    code, out, _ = run(capsys, "ingest", str(folder), "--quiet", "--index", str(tmp_path / "idx"))
+    assert code == 0 and "added: brief" in out
+    skipped = [line for line in out.splitlines() if line.startswith("skipped: ")]
+    assert len(skipped) == 4
+    assert any("notities.doc" in s and "unknown file type '.doc'" in s for s in skipped)
+    assert any("foto.png" in s and "unknown file type" in s for s in skipped)
+    assert any("los.json" in s and "sidecar without a letter" in s for s in skipped)
+    assert any(".DS_Store" in s and "hidden" in s for s in skipped)
+    assert "brief.json" not in out
+
+
+def test_passages_and_letters_filter_and_order_by_dossier_year_and_date(capsys, tmp_path: Path) -> None:
+    from places import DATA
+
+    idx = str(tmp_path / "idx")
+    code, out, _ = run(capsys, "ingest", str(DATA / "kst"), "--quiet", "--index", idx)
+    assert code == 0 and "added: kst-36200-V-12" in out and "added: kst-28676-420" in out
+    code, out, _ = run(capsys, "letters", "--json", "--sort", "dossier", "--index", idx)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [r["id"] for r in rows] == ["kst-28676-420", "kst-36200-V-12"]  # 28 676 before 36 200 V
+    assert rows[1]["citation"] == "Kamerstukken II 2022/23, 36 200 V, nr. 12"
+    code, out, _ = run(capsys, "letters", "--sort", "date", "--vergaderjaar", "2022/23", "--index", idx)
+    assert [line.split("\t")[0] for line in out.splitlines()] == ["kst-36200-V-12"]
+    code, out, _ = run(capsys, "passages", "--json", "--dossier", "28 676", "--index", idx)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert rows and {r["letter_id"] for r in rows} == {"kst-28676-420"}
+    assert any(ref["identifier"] == "kst-28676-401" for r in rows for ref in r["references"])
+    code, out, _ = run(capsys, "passages", "--json", "--from", "2022-07-01", "--index", idx)
+    assert {json.loads(line)["letter_id"] for line in out.splitlines()} == {"kst-36200-V-12"}
+    question = "Hoeveel militairen namen deel aan de oefening Poolster?"
+    code, out, _ = run(capsys, "ask", question, "--json", "--dossier", "28676", "--index", idx)
+    assert code == 0 and {p["letter_id"] for p in json.loads(out)["passages"]} == {"kst-28676-420"}
+    code, out, _ = run(capsys, "ask", question, "--json", "--index", idx)
+    answer = json.loads(out)
+    top = answer["passages"][0]
+    assert top["letter_id"] == "kst-36200-V-12" and "2.340 militairen" in top["text"]
+    assert top["citation"] == f"Kamerstukken II 2022/23, 36 200 V, nr. 12, alinea {top['paragraph']}"
+    assert top["url"] == "https://zoek.officielebekendmakingen.nl/kst-36200-V-12.html"
 
 
 def test_a_user_mistake_is_one_line_on_stderr_without_traceback(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import pytest
 from pdfs import make_pdf
 from places import CORPUS, DATA
 
-from rag.ingest.corpus import join_lines, parse_text, read_letter
 from rag.errors import CorpusError
+from rag.ingest.corpus import join_lines, parse_text, read_letter
 from rag.pipeline import read_letters
 from rag.types import Letter
 
@@ -177,7 +177,11 @@ BAD_FILES = {
     "leeg.txt": (b"", "empty"),
     "junk.txt": (bytes(range(256)) * 8, "binary"),
     "latin1.txt": ("Een brief over de NAVO en Oekraïne.".encode("latin-1"), "not UTF-8"),
-    "brief.docx": (b"PK\x03\x04 not a letter", "unknown file type"),
+    "brief.doc": (b"\xd0\xcf\x11\xe0 an old Word file", "unknown file type"),
+    "brief.docx": (b"PK\x03\x04 not a letter", "not a readable Word document"),
+    "brief.odt": (b"PK\x03\x04 not a letter", "not a readable OpenDocument text"),
+    "kst-1-2.xml": (b"<officiele-publicatie><kamerstuk><stuk><al>half", "not well-formed XML"),
+    "besluit.xml": (b"<staatsblad><al>Een besluit.</al></staatsblad>", "no <kamerstuk> element"),
     "kapot.pdf": (b"%PDF-1.4 this is not really a pdf", "not a readable PDF"),
     "scan.pdf": (make_pdf([[]]), "no text layer"),
 }

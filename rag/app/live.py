@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rag import pipeline
-from rag.ingest.corpus import SUFFIXES
 from rag.errors import IndexError_, RagError
+from rag.ingest import corpus
+from rag.ingest.corpus import SOORTEN, SUFFIXES
 from rag.settings import Settings
 from rag.store.index import MANIFEST, Index
 from rag.types import IngestReport
@@ -93,7 +94,8 @@ class LiveIndex:
         """Add uploaded letter files; refuse wrong types, oversized and unreadable files with a reason."""
         with self._write, tempfile.TemporaryDirectory(prefix="rag-upload-") as tmp:
             staged, refused = _stage(files, Path(tmp))
-            letters, bad = pipeline.read_letters(staged, dutch=True)
+            # read as a folder, so that a metadata.xml uploaded beside its letter is that letter's metadata
+            letters, bad = pipeline.read_letters(corpus.scan([Path(tmp)])[0] if staged else [], dutch=True)
             refused += [(Path(f).name, why.removeprefix(f"{f}: ")) for f, why in bad]
             if not letters:
                 return IngestReport(refused=tuple(refused))
@@ -152,7 +154,7 @@ def _stage(files: Sequence[Path], folder: Path) -> tuple[list[Path], list[tuple[
     for file in map(Path, files):
         name = safe_name(file.name)
         if file.suffix.lower() not in SUFFIXES:
-            refused.append((file.name, "alleen .pdf- en .txt-bestanden kunnen worden toegevoegd."))
+            refused.append((file.name, f"onbekend bestandstype; een brief is {SOORTEN}."))
         elif file.stat().st_size > MAX_UPLOAD_BYTES:
             mb = MAX_UPLOAD_BYTES // (1024 * 1024)
             refused.append((file.name, f"het bestand is groter dan {mb} MB."))

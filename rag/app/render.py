@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from rag.app.links import CSS as LINKS_CSS
+from rag.app.links import citation_html, letter_citation_html, references_html
 from rag.ingest.corpus import MONTHS
 from rag.types import CITATION, Answer, Citation, Footnote, Hit, IngestReport, Letter, Paragraph, Passage
 
@@ -78,13 +80,16 @@ def markup(text: str, offset: int, marks: Sequence[Span] = (), footnotes: Sequen
     return "".join(out)
 
 
-def sources_html(answer: Answer | None, turn: int = 0, active: int | None = None) -> str:
+def sources_html(
+    answer: Answer | None, turn: int = 0, active: int | None = None, known: Mapping[str, str] | None = None
+) -> str:
     """The sources panel of answer `turn`: a card per cited passage (card `active` marked),
-    then the other retrieved passages, collapsed."""
+    with its official citation and the Kamerstukken it refers to (linked to their letter view
+    when `known` (identifier -> letter id) holds them), then the other retrieved passages, collapsed."""
     if answer is None:
         return '<p class="empty">Stel een vraag; de bronnen van het antwoord verschijnen hier.</p>'
     cited = {c.passage.id for c in answer.citations}
-    cards = "".join(_citation_card(c, c.n == active) for c in answer.citations)
+    cards = "".join(_citation_card(c, c.n == active, known or {}) for c in answer.citations)
     if not cards:
         cards = '<p class="empty">Geen bron geciteerd: de brieven geven hierop geen antwoord.</p>'
     others = [(rank, h) for rank, h in enumerate(answer.hits, start=1) if h.passage.id not in cited]
@@ -109,7 +114,7 @@ def _open_link(p: Passage, n: int | None = None) -> str:
     return f'<a href="#" class="open" data-passage="{esc(p.id)}"{cite}>Open in brief</a>'
 
 
-def _citation_card(c: Citation, active: bool) -> str:
+def _citation_card(c: Citation, active: bool, known: Mapping[str, str]) -> str:
     p = c.passage
     spans = c.spans
     notes = "".join(f"<li><sup>{f.number}</sup> {markup(f.text, f.start, spans)}</li>" for f in p.footnotes)
@@ -118,9 +123,9 @@ def _citation_card(c: Citation, active: bool) -> str:
         f'<div class="src{" active" if active else ""}" id="src-{c.n}" data-cite="{c.n}">'
         f'<div class="src-head"><span class="n">[{c.n}]</span> <b>{esc(p.letter_title)}</b>'
         f' <span class="date">{date_nl(p.letter_date)}</span></div>'
-        f'<div class="where">{_where(p)}</div>'
+        f'<div class="where">{_where(p)}</div>{citation_html(p)}'
         f"<blockquote>{markup(p.text, p.start, spans, p.footnotes)}</blockquote>"
-        f"{notes}{_open_link(p, c.n)}</div>"
+        f"{notes}{references_html(p.references, known)}{_open_link(p, c.n)}</div>"
     )
 
 
@@ -135,14 +140,16 @@ def _hit_row(rank: int, h: Hit) -> str:
     )
 
 
-def letter_html(letter: Letter, paragraph: int | None = None, marks: Sequence[Span] = ()) -> str:
+def letter_html(
+    letter: Letter, paragraph: int | None = None, marks: Sequence[Span] = (), known: Mapping[str, str] | None = None
+) -> str:
     """The whole letter: title, date, headings, numbered paragraphs and footnotes.
 
     Paragraph `paragraph` is highlighted (class "hl", the view scrolls to it) and the
     letter spans `marks` (the cited words, in it or in its footnotes) are marked."""
     head = (
         f'<div class="letter-head"><h3>{esc(letter.title)}</h3>'
-        f'<div class="date">{date_nl(letter.date)} · {esc(letter.id)}</div></div>'
+        f'<div class="date">{date_nl(letter.date)} · {esc(letter.id)}</div>{letter_citation_html(letter)}</div>'
     )
     body = []
     headings = sorted(letter.headings)
@@ -150,7 +157,7 @@ def letter_html(letter: Letter, paragraph: int | None = None, marks: Sequence[Sp
         while headings and headings[0][0] < p.start:
             start, end = headings.pop(0)
             body.append(f'<h4 class="section">{esc(letter.text[start:end])}</h4>')
-        body.append(_paragraph(p, p.number == paragraph, marks))
+        body.append(_paragraph(p, p.number == paragraph, marks) + references_html(p.references, known or {}))
     target = next((p for p in letter.paragraphs if p.number == paragraph), None)
     marked = {f.number for f in target.footnotes} if target else set()
     notes = "".join(
@@ -158,7 +165,8 @@ def letter_html(letter: Letter, paragraph: int | None = None, marks: Sequence[Sp
         for f in letter.footnotes
     )
     notes = f'<h4 class="section">Voetnoten</h4><ul class="notes">{notes}</ul>' if notes else ""
-    return f'<div class="letter" data-letter="{esc(letter.id)}">{head}{"".join(body)}{notes}</div>'
+    signature = f'<p class="signature">{esc(letter.signature)}</p>' if letter.signature else ""
+    return f'<div class="letter" data-letter="{esc(letter.id)}">{head}{"".join(body)}{signature}{notes}</div>'
 
 
 def _paragraph(p: Paragraph, target: bool, marks: Sequence[Span]) -> str:
@@ -178,7 +186,8 @@ def ingest_html(report: IngestReport) -> str:
     return f'<ul class="ingest">{"".join(items)}</ul>'
 
 
-CSS = """
+CSS = (
+    """
 #top {align-items: center}
 #status {text-align: right; color: var(--body-text-color-subdued)}
 #title h3 {margin: 0}
@@ -201,7 +210,10 @@ a.open, a.cite {cursor: pointer}
 .ingest .refused {color: #b91c1c}
 .ingest .ok {color: #15803d}
 #letters table *, #eval-rows table * {font-family: var(--font) !important}
+.letter .signature {margin: 10px 0; font-style: italic}
 """
+    + LINKS_CSS
+)
 
 # The browser half of the markup above, for gr.HTML(js_on_load=...). Citation clicks, in
 # the chat ([n] links) and in the sources panel ("Open in brief"), all become one `click`
@@ -210,9 +222,13 @@ SOURCES_JS = """
 const send = (e) => {
   const chat = e.target.closest && e.target.closest('#chat a.cite');
   const open = e.target.closest && e.target.closest('#sources a.open');
-  if (!chat && !open) return;
+  const ref = e.target.closest && e.target.closest('a.ref-open');
+  if (!chat && !open && !ref) return;
   e.preventDefault();
-  if (chat) {
+  if (ref) {
+    const turn = element.querySelector('.sources')?.dataset.turn;
+    trigger('click', {turn: Number(turn), n: 0, passage: '', letter: ref.dataset.letter});
+  } else if (chat) {
     const [turn, n] = chat.getAttribute('href').slice('#cite-'.length).split('-');
     trigger('click', {turn: Number(turn), n: Number(n), passage: ''});
   } else {

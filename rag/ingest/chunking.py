@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from rag.ingest import provenance
 from rag.settings import ChunkingSettings
 from rag.types import Letter, Paragraph, Passage
 
@@ -71,6 +72,18 @@ def _split(letter: Letter, para: Paragraph, max_chars: int) -> list[Passage]:
             end=end,
             footnotes=tuple(f for f in para.footnotes if start <= f.marker < end or not many),
             part=i if many else 0,
+            page=para.page,
+            references=tuple(r for r in para.references if _belongs(r.start, start, end, para, many)),
+            citation=provenance.citation(letter, para.number, para.page),
+            url=letter.url,
         )
         for i, (start, end) in enumerate(pieces, start=1)
     ]
+
+
+def _belongs(at: int, start: int, end: int, para: Paragraph, many: bool) -> bool:
+    """Is a reference at letter offset `at` part of the piece start..end of the paragraph: in
+    its text, or in a footnote whose marker stands in it (every piece, when the paragraph is whole)."""
+    if not many or start <= at < end:
+        return True
+    return any(f.start <= at < f.end and start <= f.marker < end for f in para.footnotes)

@@ -1,64 +1,95 @@
-"""Letter files (.txt extracted from PDF, .pdf, plain .txt) -> Letter with numbered paragraphs.
+"""Letter files -> Letter: finds the letter files under folders (naming every file it does
+not take, and why), reads each with the module for its format, and applies its metadata.
 
-The text of a PDF extraction shows its layout: a new page starts with a line that
-begins with a space, footnotes stand at the bottom of a page (after a blank line,
-numbered in sequence, their markers stuck to a word in the body: "NAVO-landen1"),
-and words are hyphenated across line ends. We undo all of that from the text
-around each break, never from a list of words, and keep every paragraph's span
-in the clean text: `letter.text[p.start:p.end] == p.text`.
+One module per format: text.py (.txt, a PDF extraction or plain paragraphs), pdf.py,
+kst_xml.py (official Kamerstuk XML), odt.py, docx.py, html.py. Each yields a Draft that
+assemble.py lays out as a Letter with the offset invariant
+`letter.text[p.start:p.end] == p.text`. Metadata comes from the document itself, then a
+`<stem>.metadata.xml` (the official metadata.xml) and a `<stem>.json` beside the file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from rag.errors import CorpusError
-from rag.types import Footnote, Letter, Paragraph
+from rag.ingest import provenance
+from rag.ingest.assemble import Draft, build
+from rag.ingest.refusal import refuse as _refuse
+from rag.ingest.text import draft_text, join_lines  # noqa: F401  (join_lines: part of this module's API)
+from rag.types import Letter
 
-SUFFIXES = (".txt", ".pdf")
-MARK = "\ue000"  # private-use sentinel put before a footnote marker while parsing
-_FOOTNOTE_LINE = re.compile(r"^(\d{1,3}) +(\S.*)$")
-_BULLET = re.compile(r"^[•▪◦·●\-–*] +\S")
-_SENTENCE_END = re.compile(r"[.!?][\"'”’)]?(?:" + MARK + r"\d+)?$")
+SUFFIXES = (".txt", ".pdf", ".xml", ".odt", ".docx", ".html", ".htm")
+KINDS = ".txt, .pdf, .xml (officieel Kamerstuk), .odt, .docx or .html"
+SOORTEN = ".txt, .pdf, .xml (officieel Kamerstuk), .odt, .docx of .html"
 MONTHS = tuple("januari februari maart april mei juni juli augustus september oktober november december".split())
 _DATE = re.compile(r"(\d{1,2})\s+(" + "|".join(MONTHS) + r")\s+(\d{4})", re.IGNORECASE)
 
 
-@dataclass
-class _Note:
-    number: int
-    lines: list[str] = field(default_factory=list)
+def scan(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The letter files under the given files and folders (stable order), and (file, reason)
+    for every file in those folders that is not taken; a file named directly is always tried."""
+    found: list[Path] = []
+    skipped: list[tuple[str, str]] = []
+    for path in paths:
+        if not path.is_dir():
+            found.append(path)
+            continue
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        letters = {(p.parent, p.stem) for p in files if p.suffix.lower() in SUFFIXES and not _is_metadata(p)}
+        for file in files:
+            reason = _skip_reason(file, letters)
+            if reason:
+                skipped.append((str(file), f"{file}: {reason}"))
+            elif not _is_sidecar(file, letters):
+                found.append(file)
+    return found, skipped
 
 
 def letter_files(paths: Iterable[Path]) -> Iterator[Path]:
     """Every letter file under the given files and folders, in a stable order."""
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
-        else:
-            yield path
+    yield from scan(paths)[0]
 
 
 def read_letter(path: Path) -> Letter:
-    """Read one .txt or .pdf file into a Letter; raise CorpusError saying what is wrong."""
+    """Read one letter file into a Letter; raise CorpusError saying what is wrong."""
+    data = _bytes(path)
+    draft, meta = _draft(path, data)
+    official = _official_metadata(path)
+    sidecar = _sidecar(path)
+    draft = _apply(draft, {**meta, **official}, sidecar, str(path), path.stem)
+    digest = _sha256(data + _metadata_bytes(path), sidecar)
+    return build(draft, letter_id=path.stem, source=str(path), sha256=digest)
+
+
+def parse_text(raw: str, letter_id: str, source: str = "", sha256: str = "", meta: dict | None = None) -> Letter:
+    """Parse the text of a letter (PDF-extraction layout or blank-line paragraphs)."""
+    meta = meta or {}
+    draft = _apply(draft_text(raw, _fallback_title(letter_id)), {}, meta, source, letter_id)
+    return build(draft, letter_id, source, sha256 or _sha256(raw.encode(), meta))
+
+
+# --- reading by format -----------------------------------------------------------------
+
+
+def _bytes(path: Path) -> bytes:
     if not path.is_file():
         raise _refuse(
             path,
-            "no such file. Give the path of a .txt or .pdf letter.",
-            "bestand niet gevonden. Geef het pad van een brief als .txt of .pdf.",
+            f"no such file. Give the path of a letter ({KINDS}).",
+            f"bestand niet gevonden. Geef het pad van een brief ({SOORTEN}).",
         )
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise _refuse(
             path,
-            f"unknown file type '{suffix or '(none)'}'. Give a .txt or .pdf letter.",
-            f"onbekend bestandstype '{suffix or '(geen)'}'. Voeg een brief toe als .txt of .pdf.",
+            f"unknown file type '{suffix or '(none)'}'. Give a letter as {KINDS}.",
+            f"onbekend bestandstype '{suffix or '(geen)'}'. Voeg een brief toe als {SOORTEN}.",
         )
     if "#" in path.stem:
         raise _refuse(
@@ -66,254 +97,127 @@ def read_letter(path: Path) -> Letter:
             "the file name may not contain '#'; rename the file.",
             "de bestandsnaam mag geen '#' bevatten; hernoem het bestand.",
         )
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise _refuse(path, f"cannot be read ({err.strerror}).", f"kan niet worden gelezen ({err.strerror}).") from None
     if not data.strip():
         raise _refuse(
             path,
             "the file is empty. Export the letter's text again.",
             "het bestand is leeg. Exporteer de tekst van de brief opnieuw.",
         )
-    raw = _pdf_text(path, data) if suffix == ".pdf" else _decode(path, data)
-    meta = _sidecar(path)
-    return parse_text(raw, letter_id=path.stem, source=str(path), sha256=_sha256(data, meta), meta=meta)
+    return data
 
 
-def parse_text(raw: str, letter_id: str, source: str = "", sha256: str = "", meta: dict | None = None) -> Letter:
-    """Parse the text of a letter (PDF-extraction layout or blank-line paragraphs)."""
-    meta = meta or {}
-    lines = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n ").split("\n")
-    body, notes = _strip_footnotes(_pages(lines))
-    blocks = _blocks(body)
-    title = _title(blocks) or meta.get("title") or letter_id.replace("-", " ").replace("_", " ")
-    if meta.get("title"):
-        title = meta["title"]
-    letter = _assemble(blocks, notes, title, letter_id)
-    if not letter["paragraphs"]:
-        raise _refuse(
-            source or letter_id,
-            "no paragraphs of text found. Is this a letter?",
-            "geen alinea's tekst gevonden. Is dit een brief?",
-        )
-    return Letter(
-        id=letter_id,
-        title=title,
-        date=_date(meta, title, source),
-        text=letter["text"],
-        paragraphs=tuple(letter["paragraphs"]),
-        source=source,
-        sha256=sha256 or _sha256(raw.encode(), meta),
-        kamerstuk=meta.get("kamerstuk"),
-        url=meta.get("url"),
-        headings=tuple(letter["headings"]),
-    )
+def _draft(path: Path, data: bytes) -> tuple[Draft, dict]:
+    """The draft of the file by its format, and the metadata the document itself holds."""
+    suffix = path.suffix.lower()
+    title = _fallback_title(path.stem)
+    if suffix == ".pdf":
+        from rag.ingest.pdf import draft_pdf
+
+        return draft_pdf(path, data, title), {}
+    if suffix == ".xml":
+        from rag.ingest.kst_xml import draft_xml
+
+        return draft_xml(path, data)
+    if suffix == ".odt":
+        from rag.ingest.odt import draft_odt
+
+        return draft_odt(path, data, title), {}
+    if suffix == ".docx":
+        from rag.ingest.docx import draft_docx
+
+        return draft_docx(path, data, title), {}
+    if suffix in (".html", ".htm"):
+        from rag.ingest.html import draft_html
+
+        return draft_html(path, data, title)
+    return draft_text(_decode(path, data), title), {}
 
 
-# --- pages and footnotes -------------------------------------------------------------
+# --- metadata --------------------------------------------------------------------------
 
 
-def _pages(lines: list[str]) -> list[list[str]]:
-    """Split at lines that begin with a space (a new PDF page); whitespace-only lines are blank."""
-    lines = [ln.rstrip() if ln.strip() else "" for ln in lines]
-    pages: list[list[str]] = [[]]
-    for line in lines:
-        if line.startswith((" ", "\t")) and pages[-1]:
-            pages.append([])
-        pages[-1].append(line)
-    return pages
+def _apply(draft: Draft, official: dict, sidecar: dict, source: str, letter_id: str) -> Draft:
+    """Metadata over what the body gives: the official fields, then the JSON sidecar; the
+    identifier is derived from dossier and number (or they from it) where one is missing,
+    and a file named by its official identifier (kst-28676-433.docx) has that one."""
+    changes = {
+        k: official[k]
+        for k in ("dossier", "number", "vergaderjaar", "chamber", "identifier", "title", "also")
+        if k in official
+    }
+    if "signature" in official and not draft.signature:
+        changes["signature"] = official["signature"]
+    for key in ("title", "kamerstuk", "url"):
+        if sidecar.get(key):
+            changes[key] = sidecar[key]
+    draft = dataclasses.replace(draft, **changes)
+    date = _sidecar_date(sidecar, source) or official.get("date") or draft.date or official.get("issued")
+    if not (draft.identifier or draft.dossier) and provenance.parse_identifier(letter_id):
+        draft = dataclasses.replace(draft, identifier=letter_id)
+    parsed = provenance.parse_identifier(draft.identifier or "")
+    if parsed and not (draft.dossier and draft.number):
+        draft = dataclasses.replace(draft, dossier=draft.dossier or parsed[0], number=draft.number or parsed[1])
+    if not draft.identifier and draft.dossier and draft.number:
+        draft = dataclasses.replace(draft, identifier=provenance.identifier(draft.dossier, draft.number))
+    return dataclasses.replace(draft, date=date or _title_date(draft.title))
 
 
-def _strip_footnotes(pages: list[list[str]]) -> tuple[list[str], list[_Note]]:
-    """Take the footnote block off the bottom of each page, marking its markers in the body."""
-    body: list[str] = []
-    notes: list[_Note] = []
-    previous = 0  # where the page before this one starts in body
-    for page in pages:
-        page = list(page)
-        start = _footnote_block(page, len(notes) + 1, body, previous)
-        if start is not None:
-            found = _parse_notes(page[start:], len(notes) + 1)
-            for note in found[1:]:  # the first one was marked when the block was found
-                _mark(page, 0, start, note.number) or _mark(body, previous, len(body), note.number)
-            notes.extend(found)
-            page = page[:start]
-            while page and not page[-1]:
-                page.pop()
-        if body and page and body[-1] and not _continues(body[-1], page[0].strip()):
-            body.append("")
-        previous = len(body)
-        body.extend(page)
-    return body, notes
+def _official_metadata(path: Path) -> dict:
+    """The fields of the official metadata.xml beside the letter: <stem>.metadata.xml, or
+    metadata.xml in a folder that holds this one letter (as the official repository ships it)."""
+    side = _metadata_path(path)
+    if side is None:
+        return {}
+    from rag.ingest.kst_xml import read_metadata
+
+    return read_metadata(side)
 
 
-def _footnote_block(page: list[str], number: int, body: list[str], previous: int) -> int | None:
-    """Where the footnotes of this page begin: a line 'N text' after a blank line, N the
-    next footnote number, whose marker stands in the body above it (or on the page before)."""
-    for j, line in enumerate(page):
-        found = _FOOTNOTE_LINE.match(line)
-        if found and int(found.group(1)) == number and j > 0 and not page[j - 1]:
-            if _mark(page, 0, j, number) or _mark(body, previous, len(body), number):
-                return j
+def _metadata_path(path: Path) -> Path | None:
+    named = path.with_name(path.stem + ".metadata.xml")
+    if named.is_file():
+        return named
+    shared = path.with_name("metadata.xml")
+    if shared.is_file() and path.name != "metadata.xml":
+        others = [p for p in path.parent.iterdir() if p.suffix.lower() in SUFFIXES and not _is_metadata(p)]
+        return shared if others == [path] else None
     return None
 
 
-def _mark(lines: list[str], lo: int, hi: int, number: int) -> bool:
-    """Put MARK before the first unmarked marker 'number' in lines[lo:hi]; False if none."""
-    marker = re.compile(r"(?<=[^\W\d_]|[%.,;:)\]'’”])" + str(number) + r"(?![\d,.]\d)(?!\d)")
-    for i in range(lo, min(hi, len(lines))):
-        found = marker.search(lines[i])
-        if found:
-            lines[i] = lines[i][: found.start()] + MARK + lines[i][found.start() :]
-            return True
-    return False
+def _metadata_bytes(path: Path) -> bytes:
+    side = _metadata_path(path)
+    return side.read_bytes() if side else b""
 
 
-def _parse_notes(lines: list[str], number: int) -> list[_Note]:
-    notes: list[_Note] = []
-    for line in lines:
-        found = _FOOTNOTE_LINE.match(line)
-        if found and int(found.group(1)) == number + len(notes):
-            notes.append(_Note(number + len(notes), [found.group(2)]))
-        elif line and notes:
-            notes[-1].lines.append(line.strip())
-    return notes
+def _is_metadata(path: Path) -> bool:
+    return path.name.lower() == "metadata.xml" or path.name.lower().endswith(".metadata.xml")
 
 
-def _continues(last: str, first: str) -> bool:
-    """Does the first line of a page continue the paragraph the page before ended in?"""
-    if _BULLET.match(first):
+def _is_sidecar(path: Path, letters: set[tuple[Path, str]]) -> bool:
+    """A metadata file of a letter beside it: <stem>.json, <stem>.metadata.xml, metadata.xml."""
+    if _is_metadata(path):
         return True
-    return not (_SENTENCE_END.search(last.rstrip()) and first[:1].isupper())
+    return path.suffix.lower() == ".json" and (path.parent, path.stem) in letters
 
 
-# --- blocks, lines and hyphens -------------------------------------------------------
-
-
-def _blocks(lines: list[str]) -> list[list[str]]:
-    """Group lines into blank-line separated blocks; bullet items stay with their paragraph."""
-    blocks: list[list[str]] = []
-    current: list[str] = []
-    for line in [*lines, ""]:
-        if line:
-            current.append(line.strip())
-        elif current:
-            if blocks and _BULLET.match(current[0]) and not _is_heading(blocks[-1]):
-                blocks[-1].extend(current)
-            else:
-                blocks.append(current)
-            current = []
-    return blocks
-
-
-def join_lines(lines: Sequence[str]) -> str:
-    """Join wrapped lines: undo line-end hyphenation, keep real hyphens, keep bullets apart."""
-    text = ""
-    for line in lines:
-        line = re.sub(r"\s{2,}", " ", line.strip())
-        if not text:
-            text = line
-        elif _BULLET.match(line):
-            text += "\n" + line
-        elif text.endswith("\u00ad"):
-            text = text[:-1] + line
-        elif text.endswith(("-", "\u2010")) and len(text) > 1 and not text[-2].isspace() and line[:1].isalpha():
-            text = text + line if _real_hyphen(text[:-1], line) else text[:-1] + line
-        elif text.endswith("/"):
-            text += line
-        else:
-            text += " " + line
-    return text
-
-
-def _real_hyphen(before: str, after: str) -> bool:
-    """A hyphen at a line end is part of the word when a capital follows it
-    ("Minister-President") or an acronym or number stands before it ("NAVO-bondgenoten")."""
-    fragment = re.split(r"[\s\-\u2010/(]", before)[-1].replace(MARK, "")
-    return after[:1].isupper() or (len(fragment) > 1 and fragment.isupper()) or any(c.isdigit() for c in fragment)
-
-
-def _is_heading(block: list[str]) -> bool:
-    text = join_lines(block)
-    return (
-        len(block) <= 3
-        and len(text) <= 160
-        and not _BULLET.match(text)
-        and MARK not in text
-        and (text[:1].isupper() or text[:1].isdigit())
-        and text[-1] not in ".,;:!?"
-    )
-
-
-def _title(blocks: list[list[str]]) -> str | None:
-    """The first block is the title when it reads as one (short, no closing punctuation)."""
-    if len(blocks) > 1 and _is_heading(blocks[0]):
-        title = join_lines(blocks.pop(0))
-        return title
+def _skip_reason(path: Path, letters: set[tuple[Path, str]]) -> str | None:
+    """Why a file in a folder is not read as a letter, or None when it is (or is a sidecar)."""
+    if any(part.startswith(".") for part in path.parts[-1:]):
+        return "hidden file, not read."
+    if _is_metadata(path):
+        stem = path.name[: -len(".metadata.xml")] if path.name.lower() != "metadata.xml" else None
+        if stem is not None and not any(parent == path.parent and s == stem for parent, s in letters):
+            return f"metadata without a letter: no {stem}.xml (or another letter file) beside it."
+        return None
+    if path.suffix.lower() == ".json":
+        return None if (path.parent, path.stem) in letters else "a .json sidecar without a letter of the same name."
+    if path.suffix.lower() not in SUFFIXES:
+        return f"unknown file type '{path.suffix or '(none)'}'; letters are {KINDS}."
     return None
-
-
-# --- assembling the clean text -------------------------------------------------------
-
-
-def _assemble(blocks: list[list[str]], notes: list[_Note], title: str, letter_id: str) -> dict:
-    """Lay out title, headings and paragraphs, then the footnotes, recording every span."""
-    text = title
-    paragraphs: list[dict] = []
-    headings: list[tuple[int, int]] = []
-    section: list[str] = []
-    markers: dict[int, int] = {}
-    after_heading = False
-    for i, block in enumerate(blocks):
-        heading = i + 1 < len(blocks) and _is_heading(block)
-        piece = join_lines(block)
-        text += "\n\n"
-        if heading:
-            section = [*section, piece] if after_heading else [piece]
-            headings.append((len(text), len(text) + len(piece)))
-            text += piece
-        else:
-            start = len(text)
-            piece, found = _take_marks(piece, notes, markers)
-            for offset, number in found:
-                markers[number] = start + offset
-            text += piece
-            paragraphs.append({"section": " › ".join(section) or None, "start": start, "end": len(text)})
-        after_heading = heading
-    if notes:
-        text += "\n\nVoetnoten"
-    spans = {}
-    for note in notes:
-        body = join_lines(note.lines)
-        text += f"\n\n{note.number} "
-        spans[note.number] = (len(text), len(text) + len(body))
-        text += body
-    return {"text": text, "headings": headings, "paragraphs": _paragraphs(text, paragraphs, spans, markers)}
-
-
-def _take_marks(piece: str, notes: list[_Note], seen: dict[int, int]) -> tuple[str, list[tuple[int, int]]]:
-    """Remove MARK sentinels; return the clean text and (offset, footnote number) pairs."""
-    found = []
-    while MARK in piece:
-        at = piece.index(MARK)
-        number = int(re.match(r"\d+", piece[at + 1 :]).group())  # type: ignore[union-attr]
-        found.append((at, number))
-        piece = piece[:at] + piece[at + 1 :]
-    return piece, found
-
-
-def _paragraphs(text: str, raw: list[dict], spans: dict, markers: dict[int, int]) -> list[Paragraph]:
-    """Number the paragraphs and attach each footnote to the paragraph holding its marker."""
-    result = []
-    for number, p in enumerate(raw, start=1):
-        notes = tuple(
-            Footnote(n, text[s:e], s, e, markers[n])
-            for n, (s, e) in sorted(spans.items())
-            if n in markers and p["start"] <= markers[n] < p["end"]
-        )
-        result.append(Paragraph(number, p["section"], text[p["start"] : p["end"]], p["start"], p["end"], notes))
-    return result
-
-
-# --- file formats and metadata --------------------------------------------------------
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -339,45 +243,6 @@ def _decode(path: Path, data: bytes) -> str:
     return text
 
 
-def _pdf_text(path: Path, data: bytes) -> str:
-    """Extract a PDF's text page by page, in the layout the .txt letters have: blank lines
-    between paragraphs (pypdf's layout mode keeps vertical gaps), a space opening each page."""
-    import io
-
-    from pypdf import PdfReader
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise _refuse(
-                path,
-                "the PDF is encrypted. Save an unencrypted copy and add that.",
-                "de PDF is versleuteld. Sla een onversleutelde kopie op en voeg die toe.",
-            )
-        pages = [page.extract_text(extraction_mode="layout") or "" for page in reader.pages]
-    except CorpusError:
-        raise
-    except Exception as err:  # noqa: BLE001 - pypdf raises many kinds on a damaged file; refuse only that file
-        raise _refuse(
-            path,
-            f"not a readable PDF ({err}). Export the letter to PDF again.",
-            f"geen leesbare PDF ({err}). Exporteer de brief opnieuw naar PDF.",
-        ) from None
-    if sum(len(p.strip()) for p in pages) < 20:
-        raise _refuse(
-            path,
-            "the PDF has no text layer (scanned images?). Run OCR on it first.",
-            "de PDF heeft geen tekstlaag (gescande afbeeldingen?). Laat er eerst OCR op los.",
-        )
-    return "\n".join(" " + _tidy_page(p) for p in pages if p.strip())
-
-
-def _tidy_page(text: str) -> str:
-    """Strip layout padding and fold runs of blank lines into one."""
-    lines = [re.sub(r" {2,}", " ", ln.strip()) for ln in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
-
-
 def _sidecar(path: Path) -> dict:
     """Metadata from an optional <stem>.json beside the letter: title, date, kamerstuk, url."""
     side = path.with_suffix(".json")
@@ -400,17 +265,21 @@ def _sidecar(path: Path) -> dict:
     return {k: str(v) for k, v in meta.items() if k in ("title", "date", "kamerstuk", "url") and v}
 
 
-def _date(meta: dict, title: str, source: str) -> dt.date | None:
-    """The sidecar's ISO date, else the last Dutch date in the title ('11 en 12 juli 2023')."""
-    if "date" in meta:
-        try:
-            return dt.date.fromisoformat(meta["date"])
-        except ValueError:
-            raise _refuse(
-                source,
-                f"sidecar date '{meta['date']}' is not YYYY-MM-DD.",
-                f"de datum '{meta['date']}' in het metadatabestand is niet JJJJ-MM-DD.",
-            ) from None
+def _sidecar_date(meta: dict, source: str) -> dt.date | None:
+    if "date" not in meta:
+        return None
+    try:
+        return dt.date.fromisoformat(meta["date"])
+    except ValueError:
+        raise _refuse(
+            source,
+            f"sidecar date '{meta['date']}' is not YYYY-MM-DD.",
+            f"de datum '{meta['date']}' in het metadatabestand is niet JJJJ-MM-DD.",
+        ) from None
+
+
+def _title_date(title: str) -> dt.date | None:
+    """The last Dutch date in the title ('11 en 12 juli 2023')."""
     found = _DATE.findall(title)
     if not found:
         return None
@@ -418,13 +287,12 @@ def _date(meta: dict, title: str, source: str) -> dt.date | None:
     return dt.date(int(year), MONTHS.index(month.lower()) + 1, int(day))
 
 
-_AS_TEXT = "Give the letter as .txt (UTF-8) or .pdf."
-_ALS_TEKST = "Voeg de brief toe als .txt (UTF-8) of .pdf."
+def _fallback_title(letter_id: str) -> str:
+    return letter_id.replace("-", " ").replace("_", " ")
 
 
-def _refuse(path: Path | str, english: str, dutch: str) -> CorpusError:
-    """The error for a file that cannot be read, in English and (for the app) in Dutch."""
-    return CorpusError(f"{path}: {english}", nl=f"{path}: {dutch}")
+_AS_TEXT = f"Give the letter as {KINDS} (text in UTF-8)."
+_ALS_TEKST = f"Voeg de brief toe als {SOORTEN} (tekst in UTF-8)."
 
 
 def _sha256(data: bytes, meta: dict) -> str:
