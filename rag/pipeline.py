@@ -8,15 +8,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from rag.answer import cross_encoder, query_encoder
+from rag.answer import composer, cross_encoder, query_encoder
 from rag.answer.extractive import Judged, compose, pieces, read
 from rag.answer.follow_up import resolve_follow_up
 from rag.answer.reader import load_model
+from rag.answer.words import vocabulary
 from rag.embedding.embedders import load_embedder
 from rag.errors import CorpusError, IndexError_
 from rag.ingest import chunking, corpus
 from rag.retrieval.hybrid import retrieve, with_sentences
-from rag.settings import Settings
+from rag.settings import AnswerSettings, Settings
 from rag.store.index import MANIFEST, Index
 from rag.types import Answer, IngestReport, Letter
 
@@ -42,8 +43,8 @@ def ensure_index(settings: Settings, on_progress: OnProgress | None = None) -> I
                 "; ".join(why for _, why in (*report.refused, *report.skipped)) or f"no letter files ({corpus.KINDS})"
             )
             raise IndexError_(f"Could not build an index from {settings.corpus_dir}: {reasons}")
-        return warm(index, settings.answer.reader, settings.answer.cross_encoder)
-    return warm(open_index(settings), settings.answer.reader, settings.answer.cross_encoder)
+        return warm(index, settings.answer)
+    return warm(open_index(settings), settings.answer)
 
 
 def build_index(
@@ -136,13 +137,17 @@ def remove_letter(settings: Settings, letter_id: str, index: Index | None = None
     return index
 
 
-def warm(index: Index, reader: str = "", cross: bool = True) -> Index:
-    """Build the index's lazy parts and load the reader now, not in a question."""
+def warm(index: Index, answer: AnswerSettings | None = None) -> Index:
+    """Build the index's lazy parts (BM25, the letters' vocabulary) and, for the reader, load
+    its models now, not in a question."""
+    answer = answer or AnswerSettings()
     _ = index.lexical
-    if load_model(reader).uses_tuned:
-        query_encoder.shared()
-    if cross and cross_encoder.shipped():
-        cross_encoder.shared()
+    index.derived("vocabulary", lambda: vocabulary(l.text for l in index.letters.values()))
+    if answer.composer == "reader":
+        if load_model(answer.reader).uses_tuned:
+            query_encoder.shared()
+        if answer.cross_encoder and cross_encoder.shipped():
+            cross_encoder.shared()
     return index
 
 
@@ -172,12 +177,19 @@ def ask_stream(
     resolved = resolve_follow_up(question, history[-1].question if history else None)
     judged = find(resolved, index, settings, timings)
     clock = time.perf_counter()
+
+    def extract() -> Answer:
+        if settings.answer.composer == "rules":
+            known = index.derived("vocabulary", lambda: vocabulary(l.text for l in index.letters.values()))
+            return composer.compose(resolved, judged.hits, settings.answer, known)
+        return compose(resolved, judged, settings.answer)
+
     if settings.answer.mode == "llm":
         from rag.answer import llm  # LangChain chat models are an optional extra
 
-        answer = yield from llm.answer_stream(resolved, judged, settings.answer, index.embed_query)
+        answer = yield from llm.answer_stream(resolved, judged, settings.answer, index.embed_query, extract)
     else:
-        answer = compose(resolved, judged, settings.answer)
+        answer = extract()
         yield from pieces(answer.text)
     timings["answer"] = (time.perf_counter() - clock) * 1000
     timings["total"] = (time.perf_counter() - started) * 1000
@@ -193,9 +205,14 @@ def find(question: str, index: Index, settings: Settings, timings: dict[str, flo
     vector = index.embed_query(question)  # remembered from retrieval
     if hits and not hits[0].sentences:  # a lexical-only retrieval did not read the sentences
         hits = with_sentences(hits, vector, index)
+    if settings.answer.composer == "rules" and not settings.answer.reader_weight:
+        return Judged(tuple(hits), 0.0, 1.0, 1.0, "rules")  # the rules read retrieval's order and cosines
     reader = load_model(settings.answer.reader)
     tuned = query_encoder.shared().encode(question) if reader.uses_tuned else None
     cross = cross_encoder.shared() if settings.answer.cross_encoder and cross_encoder.shipped() else None
     judged = read(question, vector, hits, settings.answer, reader, tuned, cross)
+    if settings.answer.composer == "rules":  # the rules keep retrieval's order; the reader's support joins their score
+        order = {h.passage.id: i for i, h in enumerate(hits)}
+        judged = dataclasses.replace(judged, hits=tuple(sorted(judged.hits, key=lambda h: order[h.passage.id])))
     timings["read"] = (time.perf_counter() - clock) * 1000
     return judged

@@ -50,9 +50,16 @@ class RetrievalSettings:
 class AnswerSettings:
     mode: str = "extractive"  # "extractive" or "llm"
     max_sentences: int = 4
+    # "rules": today's composer (composer.py: cosine, word overlap, question-word cues; the better
+    # one on every measured set so far), "reader": the trained reader (extractive.py, reader.py)
+    composer: str = "rules"
+    min_support: float = 0.99  # rules: below this best sentence score the letters do not answer (calibrated)
+    min_similarity_en: float = 0.80  # rules: the same for English questions, on cosine alone (calibrated)
+    reader_weight: float = 0.0  # rules: weight of the trained reader's support in a sentence's score (0: not read)
     depth: int = 5  # passages whose sentences the reader judges
     reader: str = ""  # a reader model (path without suffix); "" for the one shipped in rag/answer/models/
     abstain_at: float = -1.0  # P(no answer) at which to abstain; < 0: the reader's calibrated threshold
+    one_passage: bool = False  # answer from the passage that holds the most support only
     cross_encoder: bool = True  # the cross-encoder re-reads the reader's best sentences (if shipped)
     llm_provider: str = ""  # "openai" (any OpenAI-compatible server), "ollama", "llamacpp"
     llm_model: str = ""

@@ -25,8 +25,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from places import CORPUS, DATA, ROOT  # noqa: E402,F401  (re-exported for fixtures)
 
 from rag import pipeline  # noqa: E402
-from rag.ingest import corpus
 from rag.embedding.embedders import Embedder, load_embedder  # noqa: E402
+from rag.ingest import corpus
 from rag.settings import EmbeddingSettings, Settings  # noqa: E402
 from rag.store.index import Index  # noqa: E402
 from rag.types import Letter  # noqa: E402

@@ -74,7 +74,7 @@ def test_abstains_on_something_the_letters_never_mention(index: pipeline.Index, 
     a = pipeline.ask("Hoeveel Patriot-batterijen levert Nederland aan Taiwan?", index, settings)
     assert a.abstained and a.text == answer.NO_ANSWER_NL
     assert a.citations == () and a.hits  # the closest passages are still shown
-    assert any(n.startswith("abstained: reader") for n in a.notes)
+    assert any("Taiwan" in n for n in a.notes)
 
 
 def test_abstains_in_english_for_an_english_question(index: pipeline.Index, settings: Settings) -> None:
@@ -110,4 +110,29 @@ def test_json_record_keeps_its_shape(steun: Answer) -> None:
     cited = record["citations"][0]
     assert {"n", "passage_id", "letter_title", "section", "paragraph", "quote", "spans"} <= set(cited)
     sentences = record["passages"][0]["sentences"]
-    assert sentences and all({"start", "end", "similarity", "support"} <= set(s) for s in sentences)
+    assert sentences and all({"start", "end", "similarity"} <= set(s) for s in sentences)
+
+
+@pytest.fixture(scope="session")
+def reader_settings(settings: Settings) -> Settings:
+    """The trained reader instead of the rules (AnswerSettings.composer = "reader")."""
+    return dataclasses.replace(
+        settings, answer=dataclasses.replace(settings.answer, composer="reader", one_passage=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "says", "paragraph_holds"),
+    [
+        ("Which country hosts the F-16 training centre?", "Roemenië", "Roemenië kondigde aan"),
+        ("Wat leverde Den Haag aan het trainingscentrum voor piloten?", "Nederland beoogt F-16", "Nederland beoogt"),
+        ("Which NATO member's parliament must still approve Sweden joining?", "Turkije", "Turkse parlement"),
+    ],
+)
+def test_the_reader_answers_questions_in_peoples_own_words(
+    question: str, says: str, paragraph_holds: str, index: pipeline.Index, reader_settings: Settings
+) -> None:
+    a = pipeline.ask(question, index, reader_settings)
+    assert not a.abstained and says in a.text
+    assert any(paragraph_holds in c.passage.text for c in a.citations)
+    assert_citations_resolve(a, index)

@@ -35,7 +35,7 @@ CITATION_FIELDS = {
 }
 # a retrieved passage in `rag ask --json`: the passage record less `part`, with its rank and scores
 HIT_FIELDS = (PASSAGE_FIELDS - {"part"}) | {"rank", "score", "scores", "sentences"}
-EVAL_FIELDS = {"file", "questions", "answerable", "k", "systems", "answers", "rows"}
+EVAL_FIELDS = {"file", "questions", "answerable", "k", "systems", "answers", "rows", "settings"}
 ROW_FIELDS = {
     *("id", "question", "type", "lang", "answer", "abstained", "cited", "hit", "first_hit_rank", "ranks"),
     "answer_scores",
@@ -159,7 +159,7 @@ def test_eval_json_gives_the_documented_shape(capsys, built_index_dir: Path, tmp
     result = json.loads(out)
     assert code == 0 and set(result) == EVAL_FIELDS
     assert list(result["systems"]) == ["hybrid (ours)"] and result["questions"] == 2 and result["answerable"] == 1
-    assert set(result["answers"]) == {"overall", "by_type", "unanswerable_abstained", "latency_ms"}
+    assert set(result["answers"]) == {"overall", "by_type", "unanswerable_abstained", "latency_ms", "by_wording"}
     assert all(set(r) == ROW_FIELDS for r in result["rows"])
     answerable, unanswerable = result["rows"]
     assert {"citation_precision", "answer_support", "token_f1"} <= set(answerable["answer_scores"])

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.embedding import e5_export
 from rag.cli import main
+from rag.embedding import e5_export
 from rag.embedding.embedders import Embedder, load_embedder
 from rag.errors import SettingsError
 from rag.settings import EmbeddingSettings

@@ -18,7 +18,7 @@ def test_a_cited_official_passage_shows_its_citation_permalink_and_references() 
     first = next(p for p in passages if p.references and p.references[0].identifier == "kst-28676-433")
     known = links.known_letters([kst, other, corpus.read_letter(DATA / "oefening-noorderlicht-2024.txt")])
     assert known == {"kst-36200-V-12": "kst-36200-V-12", "kst-28676-420": "kst-28676-420"}
-    answer = Answer("vraag", "Iets [1].", False, (Citation(1, first, first.text[:20]),), ())
+    answer = Answer("vraag", "Iets [1].", False, (Citation(1, first, ((first.start, first.start + 20),)),), ())
     html = render.sources_html(answer, known={**known, "kst-28676-433": "navo-top-madrid-2022"})
     assert f"Kamerstukken II 2022/23, 36 200 V, nr. 12, alinea {first.paragraph}" in html
     assert 'href="https://zoek.officielebekendmakingen.nl/kst-36200-V-12.html"' in html

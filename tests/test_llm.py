@@ -25,13 +25,12 @@ import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from rag.answer import extractive as answer
-from rag.ingest import chunking
-from rag.ingest import corpus
 from rag.answer import cross_encoder, llm, query_encoder
+from rag.answer import extractive as answer
 from rag.answer.reader import load_model
 from rag.embedding.embedders import Embedder, load_embedder
 from rag.errors import LLMError
+from rag.ingest import chunking, corpus
 from rag.settings import AnswerSettings, ChunkingSettings, EmbeddingSettings
 from rag.types import Answer, Evidence, Hit, Passage
 
@@ -57,7 +56,11 @@ def with_sentences(passage: Passage, score: float, embedder: Embedder) -> Hit:
     """A hit as retrieval gives it: its sentences with their spans and embedded vectors."""
     units = chunking.sentence_units(passage)
     vectors = embedder.embed_passages([passage.text_at(s, e) for s, e in units])
-    return Hit(passage, score, sentences=tuple(Evidence(s, e, 0.0, vector=v) for (s, e), v in zip(units, vectors)))
+    return Hit(
+        passage,
+        score,
+        sentences=tuple(Evidence(s, e, 0.0, vector=v) for (s, e), v in zip(units, vectors, strict=False)),
+    )
 
 
 @pytest.fixture(scope="session")

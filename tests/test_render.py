@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.ingest import chunking
-from rag.ingest import corpus
 from rag.app import render
+from rag.ingest import chunking, corpus
 from rag.settings import ChunkingSettings
 from rag.types import Answer, Citation, Hit, IngestReport, Letter, Passage
 

@@ -29,6 +29,9 @@ class CrossEncoder:
     def __init__(self, adapter: Path | None = None, base: Path = DEFAULT_BASE, threads: int = 1) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no progress bar on stderr: the CLI's errors stay one line
 
         adapter = adapter or MODEL_DIR / "cross_encoder"
         try:
@@ -53,7 +56,7 @@ class CrossEncoder:
         self.candidates = int(self.meta["candidates"])
         self.max_length = int(self.meta["max_length"])
         self.abstain_at = float(self.meta.get("abstain_at", 1.0))  # calibrated: rag.training.calibrate
-        self.keep_ratio = float(self.meta.get("keep_ratio", 1.0))
+        self.keep_mass = float(self.meta.get("keep_mass", 1.0))
         self._lock = threading.Lock()
 
     def logits(self, question: str, sentences: Sequence[str]) -> np.ndarray:

@@ -6,8 +6,8 @@ does; the cross-encoder (cross_encoder.py), when shipped, re-reads the few best 
 last word. The passages are then re-ranked by their best sentence.
 compose(): above the calibrated threshold the answer says that the letters do not answer (in
 the question's language) and `abstained` is set; the hits are still given. Otherwise the best
-sentence and those with at least `keep_ratio` of its support become the answer, in the order
-of the hits and the letter, each ending in `[n]` where n is its passage's rank. An English
+sentences, until they hold `keep_mass` of the support, become the answer, in the order of the
+hits and the letter, each ending in `[n]` where n is its passage's rank. An English
 question gets the Dutch sentences marked as quotes.
 """
 
@@ -47,7 +47,7 @@ class Judged:
     hits: tuple[Hit, ...]
     no_answer: float
     abstain_at: float
-    keep_ratio: float
+    keep_mass: float
     by: str  # which model judged last
 
 
@@ -62,13 +62,13 @@ def read(
 ) -> Judged:
     """Judge the sentences of the top passages (reader, then cross-encoder) and re-rank them."""
     judged, no_answer = judge(question, q, hits, settings.depth, reader, tuned)
-    abstain_at, keep_ratio, by = reader.abstain_at, reader.keep_ratio, reader.name
+    abstain_at, keep_mass, by = reader.abstain_at, reader.keep_mass, reader.name
     if cross is not None:
         judged, no_answer = reread(question, judged, settings.depth, cross)
-        abstain_at, keep_ratio, by = cross.abstain_at, cross.keep_ratio, "cross-encoder"
+        abstain_at, keep_mass, by = cross.abstain_at, cross.keep_mass, "cross-encoder"
     if settings.abstain_at >= 0:
         abstain_at = settings.abstain_at
-    return Judged(rerank(judged, settings.depth), no_answer, abstain_at, keep_ratio, by)
+    return Judged(rerank(judged, settings.depth), no_answer, abstain_at, keep_mass, by)
 
 
 def compose(question: str, judged: Judged, settings: AnswerSettings) -> Answer:
@@ -78,7 +78,12 @@ def compose(question: str, judged: Judged, settings: AnswerSettings) -> Answer:
         return abstain(question, hits, "no passage was retrieved")
     if judged.no_answer >= judged.abstain_at:
         return abstain(question, hits, f"{judged.by}: P(no answer) {judged.no_answer:.2f} >= {judged.abstain_at:.2f}")
-    chosen = select(hits[: settings.depth], judged.keep_ratio, settings.max_sentences)
+    top = hits[: settings.depth]
+    if settings.one_passage:  # the passage holding the most support answers alone: one citation to check
+        top = (max(top, key=lambda h: sum(e.support or 0.0 for e in h.sentences)),)
+    chosen = select(
+        top, judged.keep_mass, settings.max_sentences, ranks={h.passage.id: n for n, h in enumerate(hits, 1)}
+    )
     english = language(question) == "en"
     note = f"{judged.by}: P(no answer) {judged.no_answer:.2f}"
     return Answer(question, render(chosen, quoted=english), False, citations(chosen), hits, notes=(note,))
@@ -144,20 +149,23 @@ def judge(
     return _with_support(hits, depth, lambda g, i: support.get((g, i))), reading.no_answer
 
 
-def select(hits: Sequence[Hit], keep_ratio: float, max_sentences: int) -> list[Chosen]:
-    """The best sentence and those with at least keep_ratio of its support, at most
-    max_sentences, in the order of the hits and the letter."""
-    found = [
-        Chosen(rank, hit, e)
-        for rank, hit in enumerate(hits, start=1)
-        for e in hit.sentences
-        if e.support is not None
-    ]
-    if not found:
-        return []
+def select(
+    hits: Sequence[Hit], keep_mass: float, max_sentences: int, ranks: dict[str, int] | None = None
+) -> list[Chosen]:
+    """The best sentences until they hold `keep_mass` of the support (at most max_sentences),
+    in the order of the hits and the letter: one sentence when the reader is sure, more when
+    its support is spread."""
+    ranks = ranks or {h.passage.id: n for n, h in enumerate(hits, start=1)}
+    found = [Chosen(ranks[hit.passage.id], hit, e) for hit in hits for e in hit.sentences if e.support is not None]
     found.sort(key=lambda c: -(c.evidence.support or 0.0))
-    best = found[0].evidence.support or 0.0
-    chosen = [c for c in found if (c.evidence.support or 0.0) >= keep_ratio * best][:max_sentences]
+    total = sum(c.evidence.support or 0.0 for c in found) or 1.0
+    chosen: list[Chosen] = []
+    held = 0.0
+    for c in found[:max_sentences]:
+        chosen.append(c)
+        held += (c.evidence.support or 0.0) / total
+        if held >= keep_mass:
+            break
     return sorted(chosen, key=lambda c: (c.rank, c.evidence.start))
 
 

@@ -121,10 +121,11 @@ def answer_stream(
     judged: extractive.Judged,
     settings: AnswerSettings,
     encode: Encode,
+    fallback: Callable[[], Answer] | None = None,
     model=None,  # type: ignore[no-untyped-def]  # a LangChain chat model; from settings if None
 ) -> Generator[str, None, Answer]:
-    """Stream the model's tokens, then return the verified Answer (or the extractive one).
-    `judged`: the passages as the reader judged and ranked them (the extractive fallback)."""
+    """Stream the model's tokens, then return the verified Answer (or the extractive one,
+    `fallback`; by default the reader's answer from `judged`)."""
     hits = judged.hits
     if not hits:
         return extractive.abstain(question, hits, "no passage was retrieved")
@@ -144,10 +145,17 @@ def answer_stream(
             f"The LLM at {where} failed ({type(err).__name__}: {err}). Is it running? Or ask without it.",
             nl=f"Het taalmodel op {where} gaf een fout ({type(err).__name__}). Draait het? Of vraag zonder taalmodel.",
         ) from None
-    return finish(question, "".join(parts), judged, settings, encode)
+    return finish(question, "".join(parts), judged, settings, encode, fallback)
 
 
-def finish(question: str, text: str, judged: extractive.Judged, settings: AnswerSettings, encode: Encode) -> Answer:
+def finish(
+    question: str,
+    text: str,
+    judged: extractive.Judged,
+    settings: AnswerSettings,
+    encode: Encode,
+    fallback: Callable[[], Answer] | None = None,
+) -> Answer:
     """Verify a generated answer; abstain if the model did, fall back if too little holds."""
     hits = judged.hits
     if says_no_answer(text) and not extractive.cited_numbers(text):
@@ -155,16 +163,16 @@ def finish(question: str, text: str, judged: extractive.Judged, settings: Answer
     checked = verify(text, hits, load_model(kind="verifier"), encode)
     if checked.kept and checked.kept >= MIN_KEPT * checked.total:
         return Answer(question, checked.text, False, checked.citations, hits, mode="llm", notes=checked.notes)
-    fallback = extractive.compose(question, judged, settings)
+    extracted = fallback() if fallback else extractive.compose(question, judged, settings)
     why = f"llm answer failed verification ({checked.kept} of {checked.total} sentences supported)"
     return Answer(
         question,
-        fallback.text,
-        fallback.abstained,
-        fallback.citations,
-        fallback.hits,
+        extracted.text,
+        extracted.abstained,
+        extracted.citations,
+        extracted.hits,
         mode="extractive-fallback",
-        notes=(*checked.notes, why, *fallback.notes),
+        notes=(*checked.notes, why, *extracted.notes),
     )
 
 

@@ -37,6 +37,9 @@ class QueryEncoder:
     def __init__(self, adapter: Path | None = None, base: Path = DEFAULT_BASE, threads: int = 1) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # no progress bar on stderr: the CLI's errors stay one line
 
         adapter = adapter or MODEL_DIR / "query_encoder"
         try:

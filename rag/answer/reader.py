@@ -135,7 +135,7 @@ class FeatureReader:
         self.w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
         self.meta = meta
         self.abstain_at = float(meta["abstain_at"])  # P(no answer) at which to abstain
-        self.keep_ratio = float(meta["keep_ratio"])  # a second sentence needs this share of the best's support
+        self.keep_mass = float(meta["keep_mass"])  # the answer's sentences hold this share of the support
         self.name = str(meta.get("name", "features"))
         self.uses_tuned = bool(meta.get("query_encoder"))  # needs the fine-tuned question vector
 

@@ -44,7 +44,7 @@ class LiveIndex:
     def start(self, background: bool = True) -> None:
         """Open the stored index; without one, build it from the corpus (in a thread if background)."""
         if (self.settings.index_dir / MANIFEST).exists():
-            self._index = pipeline.warm(pipeline.open_index(self.settings))
+            self._index = pipeline.warm(pipeline.open_index(self.settings), self.settings.answer)
             return
         self._status = f"Er is nog geen index: hij wordt gebouwd uit {self.settings.corpus_dir}/."
         if background:
@@ -116,7 +116,7 @@ class LiveIndex:
                 self._adding = ""
             for staged_letter, letter in zip(letters, kept, strict=True):
                 shutil.copy2(staged_letter.source, letter.source)
-            self._index = pipeline.warm(fresh)  # ready before the first question sees it
+            self._index = pipeline.warm(fresh, self.settings.answer)  # ready before the first question sees it
         return dataclasses.replace(report, refused=tuple(refused) + report.refused)
 
     def remove(self, letter_id: str) -> None:
@@ -125,7 +125,7 @@ class LiveIndex:
             fresh = self._fresh_copy()
             source = Path(fresh.letters[letter_id].source) if letter_id in fresh.letters else None
             pipeline.remove_letter(self.settings, letter_id, index=fresh)
-            self._index = pipeline.warm(fresh)  # ready before the first question sees it
+            self._index = pipeline.warm(fresh, self.settings.answer)  # ready before the first question sees it
         if source and source.parent == self.settings.index_dir / UPLOADS:
             source.unlink(missing_ok=True)
 

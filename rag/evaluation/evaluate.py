@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.evaluation import metrics
 from rag.errors import EvalError
+from rag.evaluation import metrics
 from rag.settings import Settings
 from rag.store.index import Index
 from rag.types import Answer
@@ -43,6 +43,7 @@ class Question:
     type: str
     lang: str
     line: int
+    wording: str = ""  # "own" or "letter" where the set says (how far the question uses the letters' words)
 
 
 @dataclass
@@ -127,8 +128,16 @@ def _question(path: Path, number: int, raw: str, letters: dict[str, str]) -> Que
         if not spans:
             raise EvalError(f"{where}: gold quote not found in letter '{letter}': {item.get('quote')!r}")
         gold.append(Gold(letter, item["quote"], spans))
+    wording = row.get("wording", "")
     return Question(
-        row["id"], row["question"], row.get("answer", ""), tuple(gold), row["type"], row.get("lang", "nl"), number
+        row["id"],
+        row["question"],
+        row.get("answer", ""),
+        tuple(gold),
+        row["type"],
+        row.get("lang", "nl"),
+        number,
+        wording if isinstance(wording, str) else "",
     )
 
 
@@ -203,11 +212,24 @@ def run_eval(
             on_progress(done, steps)
     scored = metrics.score_answers(questions, runs[0], answers)
     result = metrics.summarise(questions, runs, answers, scored, settings.retrieval.k)
+    result["settings"] = used_settings(settings)
     rows = metrics.rows(questions, runs, answers, scored)
     evaluated = EvalRun(report.markdown_tables(result), rows, result)
     if report_dir is not None:
         return dataclasses.replace(evaluated, **report.write(Path(report_dir), Path(path), result, rows))
     return evaluated
+
+
+def used_settings(settings: Settings) -> dict:
+    """What produced the answers: the answer and retrieval settings and the reader models."""
+    from rag.answer import cross_encoder
+    from rag.answer.reader import load_model
+
+    reader = load_model(settings.answer.reader)
+    models = {"reader": reader.name, "query_encoder": reader.uses_tuned}
+    models["cross_encoder"] = settings.answer.cross_encoder and cross_encoder.shipped()
+    answer = {k: v for k, v in dataclasses.asdict(settings.answer).items() if not k.startswith("llm_")}
+    return {"answer": answer, "retrieval": {"k": settings.retrieval.k, "fusion": settings.retrieval.fusion}, **models}
 
 
 def systems_names(run: EvalRun) -> Sequence[str]:

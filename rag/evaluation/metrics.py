@@ -141,6 +141,10 @@ def summarise(
             "overall": _means(scored.values()),
             "by_type": {t: _means(scored[q.id] for q in questions if q.type == t) for t in _types(questions)},
             "unanswerable_abstained": _mean([scored[q.id]["abstention_correct"] for q in questions if not q.gold]),
+            "by_wording": {
+                w: _means(scored[q.id] for q in questions if q.wording == w)
+                for w in sorted({q.wording for q in questions if q.wording})
+            },
             "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95)},
         }
     return result

@@ -29,11 +29,11 @@ import faiss
 import numpy as np
 
 from rag import records
-from rag.ingest.chunking import sentence_units
 from rag.embedding.embedders import Embedder, Progress
 from rag.errors import IndexError_
-from rag.store.lexical import LexicalIndex
+from rag.ingest.chunking import sentence_units
 from rag.settings import ChunkingSettings
+from rag.store.lexical import LexicalIndex
 from rag.types import Letter, Passage
 
 FORMAT_VERSION = 2
@@ -174,7 +174,7 @@ class Index:
                     rows.setdefault(owner, []).append(j)
                 self._derived["_by_passage"] = rows
         found = rows.get(position, [])
-        return [(self.sentences[j][1], self.sentences[j][2], self._sentences.reconstruct(j)) for j in found]
+        return [(self.sentences[j][1], self.sentences[j][2], self._sentences.reconstruct(j)) for j in found]  # type: ignore[misc]
 
     def position(self, passage_id: str) -> int:
         """Where the passage with this id stands in the passage table (KeyError if absent)."""

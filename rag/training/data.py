@@ -93,9 +93,7 @@ def split(questions: Sequence[TrainQuestion], passages: dict[str, TrainPassage],
     return [q for q in questions if not held(q)], [q for q in questions if held(q)]
 
 
-def candidates(
-    q: TrainQuestion, passages: dict[str, TrainPassage], others: int = 2, seed: int = 0
-) -> list[Candidate]:
+def candidates(q: TrainQuestion, passages: dict[str, TrainPassage], others: int = 2, seed: int = 0) -> list[Candidate]:
     """The sentences a reader is shown for q: its passage, its group sibling(s) and `others`
     passages on other subjects (the same ones every time for a seed)."""
     own = passages[q.passage]

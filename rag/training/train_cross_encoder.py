@@ -135,24 +135,32 @@ def main() -> None:
             loss.backward()
             opt.step()
             if step % 20 == 0:
-                print(f"  epoch {epoch} step {step}: loss {loss.item():.3f} ({time.time() - started:.0f} s)", flush=True)
+                print(
+                    f"  epoch {epoch} step {step}: loss {loss.item():.3f} ({time.time() - started:.0f} s)", flush=True
+                )
         print(f"epoch {epoch}: validation {validate()}", flush=True)
     after = validate()
-    weights = {"head.weight": head_w.detach().numpy(), "head.bias": head_b.detach().numpy(), "null": null.detach().numpy()}
+    weights = {
+        "head.weight": head_w.detach().numpy(),
+        "head.bias": head_b.detach().numpy(),
+        "null": null.detach().numpy(),
+    }
     for name, module in model.named_modules():
         if hasattr(module, "lora_A") and "default" in module.lora_A:
             key = name.replace("base_model.model.", "")
             weights[key + ".A"] = module.lora_A["default"].weight.detach().numpy()
             weights[key + ".B"] = module.lora_B["default"].weight.detach().numpy()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out.with_suffix(".npz"), **{k: v.astype(np.float16) for k, v in weights.items()})
+    np.savez_compressed(args.out.with_suffix(".npz"), **{k: v.astype(np.float16) for k, v in weights.items()})  # type: ignore[arg-type]
     meta = {
         "layers": args.layers,
         "candidates": args.candidates,
         "max_length": args.max_length,
         "scale": config.lora_alpha / args.rank,
         "validation": {"before": before, "after": after},
-        "settings": {k: getattr(args, k) for k in ("epochs", "layers", "candidates", "rank", "lr", "batch", "seed", "limit")},
+        "settings": {
+            k: getattr(args, k) for k in ("epochs", "layers", "candidates", "rank", "lr", "batch", "seed", "limit")
+        },
         "trained_on": {"questions": len(order), "passages": len(passages)},
         "seconds": round(time.time() - started, 1),
     }

@@ -75,7 +75,9 @@ def main() -> None:
     model = get_peft_model(model, config)
 
     def embed(texts: list[str]) -> torch.Tensor:
-        batch = tokenizer(["query: " + t for t in texts], padding=True, truncation=True, max_length=128, return_tensors="pt")
+        batch = tokenizer(
+            ["query: " + t for t in texts], padding=True, truncation=True, max_length=128, return_tensors="pt"
+        )
         hidden = model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).float()
         return torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
@@ -113,7 +115,9 @@ def main() -> None:
             opt.step()
             total += loss.item() * len(batch)
             if (start // args.batch) % 10 == 0:
-                print(f"  step {start // args.batch}: loss {loss.item():.3f} ({time.time() - started:.0f} s)", flush=True)
+                print(
+                    f"  step {start // args.batch}: loss {loss.item():.3f} ({time.time() - started:.0f} s)", flush=True
+                )
         after = top1(encode, val_q, passages, svec)
         print(f"epoch {epoch}: loss {total / len(order):.4f}, validation top-1 {after:.3f}", flush=True)
     update = {}

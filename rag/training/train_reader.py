@@ -52,6 +52,23 @@ def vectors(texts: list[str], kind: str) -> dict[str, np.ndarray]:
     return known
 
 
+def tuned_vectors(texts: list[str], encoder) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    """The fine-tuned question vectors of texts, cached on disk per adapter."""
+    from rag.answer.query_encoder import MODEL_DIR as QE_DIR
+
+    adapter = hashlib.sha256((QE_DIR / "query_encoder.npz").read_bytes()).hexdigest()[:12]
+    path = CACHE / f"reader-tuned-{adapter}.npz"
+    if path.exists():
+        stored = np.load(path, allow_pickle=False)
+        known = dict(zip(stored["texts"].tolist(), stored["vectors"], strict=True))
+        if all(t in known for t in texts):
+            return known
+    unique = sorted(set(texts))
+    found = dict(zip(unique, encoder.encode_many(unique), strict=True))
+    np.savez(path, texts=np.array(unique), vectors=np.stack([found[t] for t in unique]))
+    return found
+
+
 def examples(questions, passages, qvec, svec, seed, task="answer"):  # type: ignore[no-untyped-def]
     """Per question: (text, its vector, units, target over [no answer, units...], restating).
 
@@ -154,7 +171,7 @@ def train(train_set, epochs: int, rank: int, hidden: int, seed: int):  # type: i
             loss = loss / len(batch) + 1e-4 * (p["u"].pow(2).sum() + p["v"].pow(2).sum() + p["null_q"].pow(2).sum())
             loss.backward()
             opt.step()
-            total += float(loss) * len(batch)
+            total += loss.item() * len(batch)
         if epoch % 5 == 0 or epoch == epochs - 1:
             print(f"epoch {epoch}: loss {total / len(order):.4f}", flush=True)
     weights = {k: v.detach().numpy() for k, v in p.items()}
@@ -185,29 +202,54 @@ def evaluate(reader: FeatureReader, val_set) -> dict:  # type: ignore[no-untyped
     }
 
 
-def calibrate(rows, max_false_abstention: float) -> tuple[float, float, dict]:  # type: ignore[no-untyped-def]
-    """The abstention threshold and the keep ratio, chosen on validation rows."""
+def calibrate(rows, max_false_abstention: float, coverage: float = 0.9, most: int = 4):  # type: ignore[no-untyped-def]
+    """The abstention threshold and the answer's support mass, chosen on validation rows.
+
+    Abstain when P(no answer) >= t: the lowest t whose false abstention stays within bounds.
+    The answer takes the best sentences until they hold `mass` of the support (at most `most`):
+    the smallest mass whose sentence sets hold an answering sentence for `coverage` of the
+    answerable questions (or the largest sets, if none does)."""
     answerable = sorted(r[3] for r in rows if r[0])
     unanswerable = [r[3] for r in rows if not r[0]]
-    # abstain when P(no answer) >= t: the lowest t whose false abstention stays within bounds
     allowed = int(np.floor(max_false_abstention * len(answerable)))
     t = answerable[-allowed - 1] + 1e-6 if allowed < len(answerable) else 1.0
     t = float(min(max(t, 0.05), 0.99))
     fa = float(np.mean([p >= t for p in answerable]))
     ua = float(np.mean([p >= t for p in unanswerable])) if unanswerable else float("nan")
-    best_ratio, best_f1 = 1.0, -1.0
-    for ratio in np.linspace(0.05, 1.0, 20):
-        f1s = []
-        for has, _, _, _, support, positives in rows:
-            if not has:
-                continue
-            top = float(support.max())
-            chosen = {i for i, s in enumerate(support) if s >= ratio * top}
-            hit = len(chosen & positives)
-            f1s.append(2 * hit / (len(chosen) + len(positives)))
-        if np.mean(f1s) > best_f1:
-            best_ratio, best_f1 = float(ratio), float(np.mean(f1s))
-    return t, best_ratio, {"false_abstention": fa, "unanswerable_abstained": ua, "selection_f1": best_f1}
+    chosen_mass, found = 1.0, {}
+    for mass in np.linspace(0.3, 1.0, 15):
+        sets = [(chosen_set(support, float(mass), most), positives) for has, _, _, _, support, positives in rows if has]
+        found[float(mass)] = (
+            float(np.mean([bool(s & p) for s, p in sets])),
+            float(np.mean([len(s) for s, _ in sets])),
+        )
+        if found[float(mass)][0] >= coverage:
+            chosen_mass = float(mass)
+            break
+    covered, size = found.get(chosen_mass, found[max(found)])
+    return (
+        t,
+        chosen_mass,
+        {
+            "false_abstention": fa,
+            "unanswerable_abstained": ua,
+            "answer_coverage": covered,
+            "answer_sentences": size,
+        },
+    )
+
+
+def chosen_set(support: np.ndarray, mass: float, most: int) -> set[int]:
+    """Indices of the best sentences until they hold `mass` of the support (at most `most`)."""
+    total = float(support.sum()) or 1.0
+    order = np.argsort(-support)
+    chosen, held = set(), 0.0
+    for i in order[:most]:
+        chosen.add(int(i))
+        held += float(support[i]) / total
+        if held >= mass:
+            break
+    return chosen
 
 
 def main() -> None:
@@ -217,6 +259,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-false-abstention", type=float, default=0.05)
+    parser.add_argument("--coverage", type=float, default=0.9, help="share of answers that should hold the answer")
     parser.add_argument("--task", choices=("answer", "verify"), default="answer")
     parser.add_argument("--query-encoder", action="store_true", help="add the fine-tuned question vector's features")
     parser.add_argument("--out", type=Path, default=None)
@@ -233,15 +276,14 @@ def main() -> None:
     if args.query_encoder:
         from rag.answer.query_encoder import QueryEncoder
 
-        encoder = QueryEncoder(threads=2)
-        tuned = dict(zip(texts, encoder.encode_many(texts), strict=True))
+        tuned = tuned_vectors(texts, QueryEncoder(threads=2))
         for e in [*train_set, *val_set]:
             e.tuned = tuned[e.text]
     out = args.out or MODEL_DIR / ("reader" if args.task == "answer" else "verifier")
     weights = train(train_set, args.epochs, args.rank, args.hidden, args.seed)
-    reader = FeatureReader(weights, {"abstain_at": 1.0, "keep_ratio": 1.0, "query_encoder": args.query_encoder})
+    reader = FeatureReader(weights, {"abstain_at": 1.0, "keep_mass": 1.0, "query_encoder": args.query_encoder})
     measured = evaluate(reader, val_set)
-    abstain_at, keep_ratio, calibration = calibrate(measured.pop("_rows"), args.max_false_abstention)
+    abstain_at, keep_mass, calibration = calibrate(measured.pop("_rows"), args.max_false_abstention, args.coverage)
     digest = hashlib.sha256()
     for path in sorted(data.DATA_DIR.glob("*.jsonl")):
         digest.update(path.read_bytes())
@@ -250,10 +292,13 @@ def main() -> None:
         "features": list(FEATURES) + (list(TUNED_FEATURES) if args.query_encoder else []),
         "query_encoder": args.query_encoder,
         "abstain_at": abstain_at,
-        "keep_ratio": keep_ratio,
+        "keep_mass": keep_mass,
         "validation": {**measured, **calibration},
         "trained_on": {"questions": len(train_q), "passages": len(passages), "data_sha256": digest.hexdigest()},
-        "settings": {k: getattr(args, k) for k in ("task", "query_encoder", "epochs", "rank", "hidden", "seed", "max_false_abstention")},
+        "settings": {
+            k: getattr(args, k)
+            for k in ("task", "query_encoder", "epochs", "rank", "hidden", "seed", "max_false_abstention", "coverage")
+        },
         "seconds": round(time.time() - started, 1),
     }
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,179 @@
+"""Hits -> an answer with citations, composed by rules from the letters' own sentences
+(`AnswerSettings.composer = "rules"`, the default while it measures better than the reader).
+
+The sentences of the top passages are scored against the question (the cosine retrieval
+computed, Hit.sentences + lexical overlap + a cue for what the question word asks: evidence.py and
+questions.py); the best one, the close runners-up of its passage (for list or multi-part
+questions: of any passage; for a question naming two letters: also the best of each) and
+the two sentences that follow the best one in its passage become the answer, each ending
+in `[n]` where n is its passage's rank among the hits. When the question names something no letter
+mentions, or no sentence scores above `AnswerSettings.min_support`, the answer says
+that the letters do not answer it and `abstained` is set; the hits are still given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Sequence
+
+from rag.answer import evidence, questions
+from rag.answer.evidence import Sentence
+from rag.answer.extractive import abstain
+from rag.settings import AnswerSettings
+from rag.types import Answer, Citation, Hit
+
+# Chosen on evals/dev.jsonl and evals/own.jsonl with benchmarks/answer_variants.py: each part
+# kept only where it helped both (never looked up on evals/heldout.jsonl).
+WEIGHTS = evidence.Weights(lexical=0.50, rank=0.01, cue=0.10, reference=0.20, about_letter=0.10)
+DEPTH = 5  # passages whose sentences are considered
+MARGIN = 0.02  # a second sentence must score within this of the best one
+LIST_MARGIN = 0.04  # ... or within this for list and multi-part questions
+FOLLOW = 2  # sentences after the best one in its passage that join the answer
+MAX_SINGLE = 2  # sentences for a plain question; settings.max_sentences for a list
+
+
+def compose(
+    question: str,
+    hits: Sequence[Hit],
+    settings: AnswerSettings,
+    known_words: Collection[str] = (),
+) -> Answer:
+    """Answer from the letters' sentences, or abstain. `known_words` is the letters'
+    vocabulary (words.vocabulary): a name in the question outside it means abstain."""
+    hits = tuple(hits)
+    if not hits:
+        return abstain(question, hits, "no passage was retrieved")
+    sentences = evidence.score(
+        question, evidence.candidates(hits, DEPTH), dataclasses.replace(WEIGHTS, reader=settings.reader_weight)
+    )
+    reason = abstention_reason(question, sentences, settings, known_words)
+    if reason:
+        return abstain(question, hits, reason)
+    chosen = select(question, sentences, settings.max_sentences)
+    chosen = each_letter(question, chosen, sentences, settings)
+    chosen = follow(chosen, sentences)
+    chosen = widen(question, chosen, sentences)
+    return Answer(question, render(chosen), False, citations(chosen), hits)
+
+
+def abstention_reason(
+    question: str, sentences: Sequence[Sentence], settings: AnswerSettings, known_words: Collection[str]
+) -> str | None:
+    """Why the letters cannot answer the question, or None when they can."""
+    dutch = questions.language(question) == "nl"
+    if known_words:
+        unknown = questions.unknown_names(question, known_words, dutch)
+        if unknown:
+            return f"no letter mentions {', '.join(unknown)}"
+    best = support(question, sentences, with_overlap=dutch)
+    threshold = support_threshold(question, settings)
+    if best < threshold:
+        return f"best supporting sentence scores {best:.3f} < {threshold:.3f}"
+    return None
+
+
+def support_threshold(question: str, settings: AnswerSettings) -> float:
+    """What a sentence must reach for the letters to answer: a Dutch question is judged on
+    a sentence's relevance (similarity plus the share of its words in the sentence, not the
+    cues and penalties that only rank); an English one on similarity alone (its words never
+    occur in a Dutch letter)."""
+    return settings.min_support if questions.language(question) == "nl" else settings.min_similarity_en
+
+
+def support(question: str, sentences: Sequence[Sentence], with_overlap: bool = True) -> float:
+    """The relevance (or, without overlap, the cosine) of the best sentence that can answer
+    this kind of question (0 if none)."""
+    fitting = [
+        s.relevance if with_overlap else s.similarity for s in sentences if questions.fits_answer_type(question, s.text)
+    ]
+    return max(fitting, default=0.0)
+
+
+def select(question: str, sentences: Sequence[Sentence], max_sentences: int) -> list[Sentence]:
+    """The best fitting sentence and the close runners-up that add something new (from the
+    same passage, unless the question asks for several things), in the order of the hits
+    and the letter."""
+    fitting = [s for s in sentences if questions.fits_answer_type(question, s.text)]
+    if not fitting:
+        return []
+    many = questions.is_list_question(question)
+    margin, limit = (LIST_MARGIN, max_sentences) if many else (MARGIN, min(MAX_SINGLE, max_sentences))
+    chosen = [fitting[0]]
+    for s in fitting[1:]:
+        if len(chosen) >= limit or s.score < fitting[0].score - margin:
+            break
+        if not many and s.passage != fitting[0].passage:
+            continue  # a plain question is answered from one passage: one citation to check
+        if not any(evidence.near_duplicate(s.text, c.text) for c in chosen):
+            chosen.append(s)
+    return sorted(chosen, key=lambda s: (s.rank, s.start))
+
+
+def each_letter(
+    question: str, chosen: Sequence[Sentence], sentences: Sequence[Sentence], settings: AnswerSettings
+) -> list[Sentence]:
+    """When the question names two or more letters ("in Madrid en later in Vilnius"), add the
+    best fitting sentence of each named letter that the answer does not draw on yet, if it
+    is relevant enough to answer on its own (support_threshold)."""
+    named = questions.named_letters(question, {s.passage.letter_id: s.passage for s in sentences}.values())
+    if len(named) < 2:
+        return list(chosen)
+    dutch = questions.language(question) == "nl"
+    threshold = support_threshold(question, settings)
+    wider = list(chosen)
+    for letter_id in named - {c.passage.letter_id for c in chosen}:
+        fitting = (
+            s for s in sentences if s.passage.letter_id == letter_id and questions.fits_answer_type(question, s.text)
+        )
+        best = next(fitting, None)
+        if best is not None and support(question, [best], with_overlap=dutch) >= threshold:
+            wider.append(best)
+    return sorted(wider, key=lambda s: (s.rank, s.start))
+
+
+def follow(chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Sentence]:
+    """Add the sentence that follows the best one in its paragraph: the sentence most like the
+    question often only introduces the answer ("... spraken over de nieuwe Pledge."), and
+    the next one gives it ("Hiermee spreken bondgenoten af om ...")."""
+    if not chosen:
+        return []
+    best = max(chosen, key=lambda s: s.score)
+    after = [s for s in sentences if s.passage == best.passage and best.start < s.start < best.passage.end]
+    following = sorted(after, key=lambda s: s.start)[:FOLLOW]
+    new = [s for s in following if not any(c.start == s.start and c.passage == s.passage for c in chosen)]
+    return sorted([*chosen, *new], key=lambda s: (s.rank, s.start))
+
+
+def widen(question: str, chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Sentence]:
+    """Add the footnotes that the chosen sentences' markers point at: a sentence such as
+    "... signed a declaration.12" often has its substance in footnote 12. A footnote that
+    is a bare reference ("Kamerstuk 36 045, nr. 164") is added only when the question asks
+    for a source; the citation's passage shows it anyway."""
+    seen = {(s.passage.id, s.start) for s in chosen}
+    if not questions.asks_for_source(question):
+        seen |= {(s.passage.id, s.start) for s in sentences if evidence.is_reference(s.text)}
+    wider = list(chosen)
+    for c in chosen:
+        notes = [f for f in c.passage.footnotes if c.start <= f.marker <= c.end]
+        for s in sentences:
+            key = (s.passage.id, s.start)
+            if key not in seen and s.passage == c.passage and any(f.start <= s.start < f.end for f in notes):
+                seen.add(key)
+                wider.append(s)
+    return sorted(wider, key=lambda s: (s.rank, s.start))
+
+
+def render(chosen: Sequence[Sentence]) -> str:
+    """The answer text: each sentence followed by the number of its passage."""
+    return " ".join(f"{s.text} [{s.rank}]" for s in chosen)
+
+
+def citations(chosen: Sequence[Sentence]) -> tuple[Citation, ...]:
+    """One citation per cited passage; its quote is the cited sentences, verbatim."""
+    by_rank: dict[int, list[Sentence]] = {}
+    for s in chosen:
+        by_rank.setdefault(s.rank, []).append(s)
+    return tuple(
+        Citation(rank, group[0].passage, tuple((s.start, s.end) for s in group))
+        for rank, group in sorted(by_rank.items())
+    )

@@ -1,0 +1,66 @@
+"""Words as the answer stage compares them: tokens, stop words, Dutch stems, accents folded.
+
+Shared by questions.py (what a question asks) and evidence.py (how well a sentence fits it).
+BM25 retrieval has its own tokenizer (lexical.py)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+import bm25s.stopwords
+import Stemmer
+
+WORD = re.compile(r"[^\W_]+(?:[-‐][^\W_]+)*")  # a word, hyphenated compounds whole ("NAVO-landen")
+QUESTION_WORDS = {
+    *"welke welk wat wie waar wanneer waarom hoe hoeveel hoelang which what who where when why how".split(),
+    *"does do did is are was were has have had volgens according".split(),
+}
+STOP = set(bm25s.stopwords.STOPWORDS_DUTCH) | set(bm25s.stopwords.STOPWORDS_EN_PLUS) | QUESTION_WORDS
+_STEMMER = Stemmer.Stemmer("dutch")
+
+
+def stem(word: str) -> str:
+    """The Dutch Snowball stem of a lower-case word."""
+    return str(_STEMMER.stemWord(word))
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: "Oekraïne" -> "oekraine"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def parts(word: str) -> list[str]:
+    """A word and, if hyphenated, its parts: "UCAP-fonds" -> UCAP-fonds, UCAP, fonds."""
+    return [word, *re.split(r"[-‐]", word)] if "-" in word or "‐" in word else [word]
+
+
+def content_stems(text: str) -> set[str]:
+    """Stems of the words that carry meaning: no stop words or question words; compounds
+    joined by hyphens count as their parts too ("UCAP-fonds" -> ucap, fonds)."""
+    words = [p for w in WORD.findall(text.lower()) for p in parts(w)]
+    return {stem(_unprefixed(w)) for w in words if w not in STOP and len(w) > 2}
+
+
+def _unprefixed(word: str) -> str:
+    """A Dutch past participle without its "ge-", so "geopend" meets "opende" and "geleverd"
+    meets "leverde" (the stemmer keeps prefixes). Only long ge- words ending in -d or -t, the
+    weak participles: "gevolgen" and "gebieden" stay whole."""
+    return word[2:] if word.startswith("ge") and len(word) > 6 and word.endswith(("d", "t")) else word
+
+
+def folded_words(text: str) -> set[str]:
+    """The folded words of a text with the parts of hyphenated ones ("navo-top-madrid-2022"
+    -> madrid)."""
+    return {p for w in WORD.findall(fold(text)) for p in parts(w)}
+
+
+def vocabulary(texts: Iterable[str]) -> set[str]:
+    """Every word of the letters, folded, with hyphen parts: what unknown names are checked
+    against."""
+    words: set[str] = set()
+    for text in texts:
+        words |= folded_words(text)
+    return words
