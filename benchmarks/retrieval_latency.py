@@ -7,6 +7,7 @@ Also prints how long loading the embedder and the index takes (what the app pays
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     settings = Settings.from_env()
-    settings = Settings(index_dir=args.index, embedding=settings.embedding, retrieval=settings.retrieval)
+    settings = dataclasses.replace(settings, index_dir=args.index)  # RAG_ANSWER_* choose the answer (rules, reader)
     clock = time.perf_counter()
     index = pipeline.ensure_index(settings)
     print(f"load embedder + index: {(time.perf_counter() - clock) * 1000:.0f} ms ({len(index.passages)} passages)")
@@ -37,7 +38,10 @@ def main() -> None:
             answer = pipeline.ask(q, index, settings)
             for stage, ms in answer.timings_ms.items():
                 stages.setdefault(stage, []).append(ms)
-    print(f"{len(questions)} questions x {args.repeat}, embedder threads={settings.embedding.threads}")
+    print(
+        f"{len(questions)} questions x {args.repeat}, embedder threads={settings.embedding.threads}, "
+        f"composer={settings.answer.composer}"
+    )
     print(f"{'stage':<10}{'p50 ms':>10}{'p95 ms':>10}")
     for stage, values in stages.items():
         print(f"{stage:<10}{np.percentile(values, 50):>10.1f}{np.percentile(values, 95):>10.1f}")
