@@ -136,3 +136,9 @@ def test_the_reader_answers_questions_in_peoples_own_words(
     assert not a.abstained and says in a.text
     assert any(paragraph_holds in c.passage.text for c in a.citations)
     assert_citations_resolve(a, index)
+
+
+def test_an_english_question_gets_the_dutch_sentences_as_quotes(index: pipeline.Index, settings: Settings) -> None:
+    a = pipeline.ask("How much military support did the Netherlands give Ukraine?", index, settings)
+    assert not a.abstained and a.text.startswith("“") and "” [" in a.text
+    assert_citations_resolve(a, index)

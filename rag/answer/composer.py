@@ -53,7 +53,8 @@ def compose(
     chosen = each_letter(question, chosen, sentences, settings)
     chosen = follow(chosen, sentences)
     chosen = widen(question, chosen, sentences)
-    return Answer(question, render(chosen), False, citations(chosen), hits)
+    english = questions.language(question) == "en"
+    return Answer(question, render(chosen, quoted=english), False, citations(chosen), hits)
 
 
 def abstention_reason(
@@ -163,9 +164,10 @@ def widen(question: str, chosen: Sequence[Sentence], sentences: Sequence[Sentenc
     return sorted(wider, key=lambda s: (s.rank, s.start))
 
 
-def render(chosen: Sequence[Sentence]) -> str:
-    """The answer text: each sentence followed by the number of its passage."""
-    return " ".join(f"{s.text} [{s.rank}]" for s in chosen)
+def render(chosen: Sequence[Sentence], quoted: bool = False) -> str:
+    """The answer text: each sentence followed by the number of its passage; for an English
+    question the Dutch sentences are marked as quotes."""
+    return " ".join(f"“{s.text}” [{s.rank}]" if quoted else f"{s.text} [{s.rank}]" for s in chosen)
 
 
 def citations(chosen: Sequence[Sentence]) -> tuple[Citation, ...]:
