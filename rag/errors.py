@@ -28,3 +28,7 @@ class SettingsError(RagError):
 
 class LLMError(RagError):
     """The configured language model cannot be reached or loaded."""
+
+
+class QuestionError(RagError):
+    """A question is empty or longer than the limit."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from rag.types import Answer, Footnote, Hit, Letter, Paragraph, Passage
+from rag.types import Answer, Footnote, Hit, Letter, Origin, Paragraph, Passage
 
 
 def footnote(f: Footnote) -> dict:
@@ -16,8 +16,20 @@ def footnote_from(r: dict) -> Footnote:
     return Footnote(r["number"], r["text"], r["start"], r["end"], r["marker"])
 
 
+def origin(o: Origin) -> dict:
+    """kind ("corpus" or "upload"), by, at, identifier, identifier_verified."""
+    return {"kind": o.kind, "by": o.by, "at": o.at, "identifier": o.identifier, "identifier_verified": o.verified}
+
+
+def origin_from(r: dict | None) -> Origin:
+    """An Origin from its record; a record from before origins were kept is the corpus's."""
+    if not r:
+        return Origin()
+    return Origin(r["kind"], r.get("by"), r.get("at"), r.get("identifier"), bool(r.get("identifier_verified")))
+
+
 def passage(p: Passage) -> dict:
-    """passage_id, letter_id, letter_title, letter_date, section, paragraph, text, start, end, footnotes."""
+    """passage_id, letter_id, letter_title, letter_date, section, paragraph, text, start, end, footnotes, origin."""
     return {
         "passage_id": p.id,
         "letter_id": p.letter_id,
@@ -30,6 +42,7 @@ def passage(p: Passage) -> dict:
         "start": p.start,
         "end": p.end,
         "footnotes": [footnote(f) for f in p.footnotes],
+        "origin": origin(p.origin),
     }
 
 
@@ -45,6 +58,7 @@ def passage_from(r: dict) -> Passage:
         end=r["end"],
         footnotes=tuple(footnote_from(f) for f in r["footnotes"]),
         part=r.get("part", 0),
+        origin=origin_from(r.get("origin")),
     )
 
 
@@ -59,6 +73,7 @@ def letter(l: Letter) -> dict:
         "kamerstuk": l.kamerstuk,
         "url": l.url,
         "headings": [list(h) for h in l.headings],
+        "origin": origin(l.origin),
         "paragraphs": [
             {
                 "number": p.number,
@@ -96,6 +111,7 @@ def letter_from(r: dict) -> Letter:
         kamerstuk=r.get("kamerstuk"),
         url=r.get("url"),
         headings=tuple(tuple(h) for h in r.get("headings", ())),  # type: ignore[misc]
+        origin=origin_from(r.get("origin")),
     )
 
 
@@ -116,6 +132,7 @@ def hit(h: Hit, rank: int) -> dict:
         "footnotes": p["footnotes"],
         "start": p["start"],
         "end": p["end"],
+        "origin": p["origin"],
     }
 
 
@@ -135,6 +152,7 @@ def answer(a: Answer) -> dict:
                 "section": c.passage.section,
                 "paragraph": c.passage.paragraph,
                 "quote": c.quote,
+                "origin": origin(c.passage.origin),
             }
             for c in a.citations
         ],

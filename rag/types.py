@@ -23,6 +23,23 @@ class Footnote:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a letter came from, so a reader can tell an official letter from an upload."""
+
+    kind: str = "corpus"  # "corpus": added by the operator (rag ingest); "upload": through the app
+    by: str | None = None  # who uploaded it: the login name, "token" or "lokaal"
+    at: str | None = None  # when it was added (ISO 8601, UTC)
+    identifier: str | None = None  # the official identifier the letter gives (its kamerstuk)
+    # True only for an identifier from the operator's corpus; an upload's claim is never trusted.
+    # (Nothing is checked online: there is no connection to officielebekendmakingen.nl.)
+    verified: bool = False
+
+    @property
+    def upload(self) -> bool:
+        return self.kind == "upload"
+
+
+@dataclass(frozen=True, slots=True)
 class Paragraph:
     """A numbered body paragraph (the unit of citation)."""
 
@@ -48,6 +65,7 @@ class Letter:
     kamerstuk: str | None = None
     url: str | None = None
     headings: tuple[tuple[int, int], ...] = ()  # spans of section headings in text
+    origin: Origin = Origin()
 
     @property
     def footnotes(self) -> tuple[Footnote, ...]:
@@ -68,6 +86,7 @@ class Passage:
     end: int
     footnotes: tuple[Footnote, ...] = ()
     part: int = 0  # 0: the whole paragraph; 1, 2, ...: pieces of a long one
+    origin: Origin = Origin()  # the letter's
 
     @property
     def id(self) -> str:
@@ -129,6 +148,8 @@ class IngestReport:
     """What an ingest did, letter by letter, and what it refused and why."""
 
     added: tuple[str, ...] = ()
-    updated: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()  # replaced by different content under the same id
     unchanged: tuple[str, ...] = ()
     refused: tuple[tuple[str, str], ...] = ()  # (file, reason)
+    replaced: tuple[tuple[str, int, int], ...] = ()  # (letter id, passages before, passages now)
+    pending: tuple[tuple[str, int, int], ...] = ()  # replacements not done: they wait for a confirmation

@@ -13,13 +13,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.errors import CorpusError
-from rag.types import Footnote, Letter, Paragraph
+from rag.settings import LimitsSettings
+from rag.types import Footnote, Letter, Origin, Paragraph
+
+log = logging.getLogger(__name__)
 
 SUFFIXES = (".txt", ".pdf")
 MARK = "\ue000"  # private-use sentinel put before a footnote marker while parsing
@@ -45,8 +50,37 @@ def letter_files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def read_letter(path: Path) -> Letter:
-    """Read one .txt or .pdf file into a Letter; raise CorpusError saying what is wrong."""
+def letter_id(name: str) -> str:
+    """A letter's id from its file name; the one rule of the CLI and the app: the stem in NFC,
+    control characters (newlines too) and slashes as '_', without leading dots or outer spaces."""
+    stem = unicodedata.normalize("NFC", Path(name.replace("/", "_").replace("\\", "_")).stem)
+    clean = re.sub(r"[\x00-\x1f\x7f]", "_", stem).strip().lstrip(".").strip()
+    return clean or "brief"
+
+
+def read_letter(path: Path, limits: LimitsSettings | None = None) -> Letter:
+    """Read one .txt or .pdf file into a Letter; raise CorpusError saying what is wrong, and
+    nothing else whatever the file holds."""
+    try:
+        return _read_letter(Path(path), limits or LimitsSettings())
+    except CorpusError:
+        raise
+    except OSError as err:
+        raise _refuse(
+            path,
+            f"cannot be read ({err.strerror or err}). Check the file and its name.",
+            f"kan niet worden gelezen ({err.strerror or err}). Controleer het bestand en de naam.",
+        ) from None
+    except Exception as err:  # noqa: BLE001 - a parser bug on one odd file must refuse that file alone
+        log.exception("parsing %s failed", path)
+        raise _refuse(
+            path,
+            f"could not be parsed ({type(err).__name__}: {err}). Check the file; the other files are not affected.",
+            f"kon niet worden verwerkt ({type(err).__name__}). Controleer het bestand; andere bestanden gaan gewoon door.",
+        ) from None
+
+
+def _read_letter(path: Path, limits: LimitsSettings) -> Letter:
     if not path.is_file():
         raise _refuse(
             path,
@@ -66,6 +100,15 @@ def read_letter(path: Path) -> Letter:
             "the file name may not contain '#'; rename the file.",
             "de bestandsnaam mag geen '#' bevatten; hernoem het bestand.",
         )
+    size = path.stat().st_size
+    if size > limits.file_bytes:
+        raise _refuse(
+            path,
+            f"the file is {_mb(size)}, above the limit of {_mb(limits.file_bytes)}. Split the letter, or raise "
+            "the limit (RAG_LIMITS_FILE_BYTES).",
+            f"het bestand is {_mb(size)}, meer dan de grens van {_mb(limits.file_bytes)}. Splits de brief, of laat "
+            "de beheerder de grens verhogen (RAG_LIMITS_FILE_BYTES).",
+        )
     data = path.read_bytes()
     if not data.strip():
         raise _refuse(
@@ -73,9 +116,9 @@ def read_letter(path: Path) -> Letter:
             "the file is empty. Export the letter's text again.",
             "het bestand is leeg. Exporteer de tekst van de brief opnieuw.",
         )
-    raw = _pdf_text(path, data) if suffix == ".pdf" else _decode(path, data)
+    raw = _pdf_text(path, data, limits.pages) if suffix == ".pdf" else _decode(path, data)
     meta = _sidecar(path)
-    return parse_text(raw, letter_id=path.stem, source=str(path), sha256=_sha256(data, meta), meta=meta)
+    return parse_text(raw, letter_id=letter_id(path.name), source=str(path), sha256=_sha256(data, meta), meta=meta)
 
 
 def parse_text(raw: str, letter_id: str, source: str = "", sha256: str = "", meta: dict | None = None) -> Letter:
@@ -105,6 +148,7 @@ def parse_text(raw: str, letter_id: str, source: str = "", sha256: str = "", met
         kamerstuk=meta.get("kamerstuk"),
         url=meta.get("url"),
         headings=tuple(letter["headings"]),
+        origin=Origin("corpus", identifier=meta.get("kamerstuk"), verified="kamerstuk" in meta),
     )
 
 
@@ -317,6 +361,23 @@ def _paragraphs(text: str, raw: list[dict], spans: dict, markers: dict[int, int]
 
 
 def _decode(path: Path, data: bytes) -> str:
+    """UTF-8 (with or without BOM) or UTF-16/32 with a BOM (Word and Windows export it);
+    stray NUL and other control characters are dropped, many of them refuse the file."""
+    for bom, codec in (
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+    ):
+        if data.startswith(bom):
+            try:
+                return _controls(path, data.decode(codec))
+            except UnicodeDecodeError as err:
+                raise _refuse(
+                    path,
+                    f"broken {codec.upper()} text (at byte {err.start}). Save it as UTF-8.",
+                    f"beschadigde {codec.upper()}-tekst (bij byte {err.start}). Sla het op als UTF-8.",
+                ) from None
     if b"\x00" in data[:4096]:
         raise _refuse(
             path, "this is binary data, not text. " + _AS_TEXT, "dit zijn binaire gegevens, geen tekst. " + _ALS_TEKST
@@ -329,17 +390,25 @@ def _decode(path: Path, data: bytes) -> str:
             f"not UTF-8 text (byte 0x{data[err.start]:02x} at position {err.start}). Save it as UTF-8.",
             f"geen UTF-8-tekst (byte 0x{data[err.start]:02x} op positie {err.start}). Sla het op als UTF-8.",
         ) from None
-    controls = sum(1 for c in text if ord(c) < 32 and c not in "\n\r\t\f")
+    return _controls(path, text)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def _controls(path: Path, text: str) -> str:
+    """The text without control characters (NUL and the like); refused if they are many."""
+    controls = len(_CONTROL.findall(text))
     if controls > max(3, len(text) // 100):
         raise _refuse(
             path,
             "looks like binary data, not text. " + _AS_TEXT,
             "lijkt op binaire gegevens, geen tekst. " + _ALS_TEKST,
         )
-    return text
+    return _CONTROL.sub("", text) if controls else text
 
 
-def _pdf_text(path: Path, data: bytes) -> str:
+def _pdf_text(path: Path, data: bytes, max_pages: int) -> str:
     """Extract a PDF's text page by page, in the layout the .txt letters have: blank lines
     between paragraphs (pypdf's layout mode keeps vertical gaps), a space opening each page."""
     import io
@@ -353,6 +422,14 @@ def _pdf_text(path: Path, data: bytes) -> str:
                 path,
                 "the PDF is encrypted. Save an unencrypted copy and add that.",
                 "de PDF is versleuteld. Sla een onversleutelde kopie op en voeg die toe.",
+            )
+        if len(reader.pages) > max_pages:
+            raise _refuse(
+                path,
+                f"the PDF has {len(reader.pages)} pages, above the limit of {max_pages}. Split it, or raise the "
+                "limit (RAG_LIMITS_PAGES).",
+                f"de PDF heeft {len(reader.pages)} pagina's, meer dan de grens van {max_pages}. Splits hem, of laat "
+                "de beheerder de grens verhogen (RAG_LIMITS_PAGES).",
             )
         pages = [page.extract_text(extraction_mode="layout") or "" for page in reader.pages]
     except CorpusError:
@@ -381,7 +458,10 @@ def _tidy_page(text: str) -> str:
 def _sidecar(path: Path) -> dict:
     """Metadata from an optional <stem>.json beside the letter: title, date, kamerstuk, url."""
     side = path.with_suffix(".json")
-    if not side.is_file():
+    try:
+        if not side.is_file():
+            return {}
+    except OSError:  # the sidecar's name would be too long: then there is none
         return {}
     try:
         meta = json.loads(side.read_text(encoding="utf-8"))
@@ -415,7 +495,17 @@ def _date(meta: dict, title: str, source: str) -> dt.date | None:
     if not found:
         return None
     day, month, year = found[-1]
-    return dt.date(int(year), MONTHS.index(month.lower()) + 1, int(day))
+    try:
+        return dt.date(int(year), MONTHS.index(month.lower()) + 1, int(day))
+    except ValueError:
+        date = f"{day} {month} {year}"
+        raise _refuse(
+            source,
+            f"the title holds the date '{date}', which does not exist. Correct the title, or give the date in a "
+            'sidecar .json beside the letter ({"date": "YYYY-MM-DD"}).',
+            f"de titel bevat de datum '{date}', die niet bestaat. Verbeter de titel, of geef de datum in een "
+            '.json-bestand naast de brief ({"date": "JJJJ-MM-DD"}).',
+        ) from None
 
 
 _AS_TEXT = "Give the letter as .txt (UTF-8) or .pdf."
@@ -425,6 +515,17 @@ _ALS_TEKST = "Voeg de brief toe als .txt (UTF-8) of .pdf."
 def _refuse(path: Path | str, english: str, dutch: str) -> CorpusError:
     """The error for a file that cannot be read, in English and (for the app) in Dutch."""
     return CorpusError(f"{path}: {english}", nl=f"{path}: {dutch}")
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f} MB"
+
+
+def content_key(letter: Letter) -> str:
+    """A hash of what a letter says (its paragraphs, white space folded): the same letter under
+    another file name, or re-exported, has the same key."""
+    text = "\n".join(" ".join(p.text.split()) for p in letter.paragraphs)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _sha256(data: bytes, meta: dict) -> str:
