@@ -85,12 +85,14 @@ def rrf(rankings: Sequence[Sequence[Hit]], k: int = 60, weights: Sequence[float]
 
 
 def filter_mask(index: Index, settings: RetrievalSettings) -> np.ndarray | None:
-    """A mask of the passages the filters allow (letters, date range), or None for all."""
-    if not (settings.letters or settings.date_from or settings.date_to):
+    """A mask of the passages the filters allow (letters, date range, no uploads), or None for all."""
+    if not (settings.letters or settings.date_from or settings.date_to or settings.exclude_uploads):
         return None
 
     def keep(p: Passage) -> bool:
         if settings.letters and p.letter_id not in settings.letters:
+            return False
+        if settings.exclude_uploads and p.origin.upload:
             return False
         if (settings.date_from or settings.date_to) and p.letter_date is None:
             return False
