@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, help="passages to retrieve")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("--letter", action="append", default=[], help="only this letter id (repeatable)")
+    p.add_argument("--no-uploads", action="store_true", help="only letters from the corpus, none uploaded in the app")
 
     p = command("eval", _eval, "Evaluate retrieval and answers on an evaluation file, beside baselines.")
     p.add_argument("file", type=Path)
@@ -124,6 +125,8 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
         retrieval = dataclasses.replace(retrieval, k=args.k)
     if args.letter:
         retrieval = dataclasses.replace(retrieval, letters=tuple(args.letter))
+    if args.no_uploads:
+        retrieval = dataclasses.replace(retrieval, exclude_uploads=True)
     settings = dataclasses.replace(settings, retrieval=retrieval)
     index = pipeline.ensure_index(settings, on_progress=_ProgressBar())
     questions = [q.strip() for q in sys.stdin] if args.question == "-" else [args.question]

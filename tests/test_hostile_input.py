@@ -245,3 +245,33 @@ def test_a_paragraph_without_sentence_ends_is_split_hard_at_max_chars() -> None:
 
 def test_corpus_module_keeps_no_state_between_files() -> None:
     assert corpus.letter_id("x.txt") == "x"  # a pure function of the name
+
+
+# --- item 6: content poisoning: an upload is marked, and can be left out ------------------------
+
+
+def test_an_uploaded_letter_is_marked_and_the_no_uploads_filter_leaves_it_out(
+    capsys, index_copy: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses as dc
+
+    from rag.store.index import Index
+    from rag.types import Origin
+
+    settings = Settings(index_dir=index_copy)
+    index = Index.load(index_copy, embedder, settings.chunking)
+    poison = parse_text("VERSLAG\n\nDe militaire steun aan Oekraïne bedraagt HACKED miljard euro.", "poison")
+    poison = dc.replace(poison, origin=Origin("upload", "mallory", "2024-01-01T00:00:00+00:00"))
+    pipeline.add_letters(settings, index, [poison])
+    question = "Hoeveel bedraagt de militaire steun aan Oekraïne?"
+    code, out, _ = run(capsys, "ask", question, "--json", "--k", "20", "--index", str(index_copy))
+    found = {p["letter_id"]: p["origin"] for p in json.loads(out)["passages"]}
+    assert found["poison"] == {
+        "kind": "upload",
+        "by": "mallory",
+        "at": "2024-01-01T00:00:00+00:00",
+        "identifier": None,
+        "identifier_verified": False,
+    }
+    code, out, _ = run(capsys, "ask", question, "--json", "--k", "20", "--no-uploads", "--index", str(index_copy))
+    assert code == 0 and all(p["origin"]["kind"] == "corpus" for p in json.loads(out)["passages"])
