@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag.errors import QuestionError
@@ -42,7 +43,7 @@ def check_question(question: str, limits: LimitsSettings) -> None:
         )
 
 
-def plan(index: Index, letters: list[Letter] | tuple[Letter, ...], settings: Settings, dutch: bool = False) -> Plan:
+def plan(index: Index, letters: Sequence[Letter], settings: Settings, dutch: bool = False) -> Plan:
     """Sort letters into unchanged, refused (duplicate content, too much embedding) and to do;
     the letters to do stamped with the time they are added."""
     result = Plan()

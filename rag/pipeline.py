@@ -65,10 +65,11 @@ def build_index(
     with writer.exclusive(settings.index_dir, settings.limits.writer_wait_s, on_wait):
         if rebuild:
             index = Index(settings.index_dir, load_embedder(settings.embedding), settings.chunking)
-            versions.drop_all(settings.index_dir)  # a rebuild is a compaction: no earlier versions kept
         else:
             index = open_index(settings, create=True)
         report = add_letters(settings, index, letters, on_progress, save=bool(rebuild))
+        if rebuild and index.letters:
+            versions.drop_all(settings.index_dir)  # a rebuild is a compaction: no earlier versions kept
     return index, _with_refused(report, refused)
 
 

@@ -6,7 +6,7 @@ wrap every read-modify-write of an index in `exclusive()`, and end it with `comm
   or app upload waits (saying so) instead of saving over the first one's letters.
 - `commit()` saves through the store and then stamps the next `generation` number into
   manifest.json, so a reader (the app) can see that someone else committed.
-- `version()` is what a reader compares: the generation and the manifest file's identity.
+- `version()` is what a reader compares, at the cost of one stat: the manifest file's identity.
 
 This wraps the store (rag/store/) rather than living inside it, so the store's
 backend can change underneath.
@@ -29,7 +29,7 @@ from rag.errors import IndexError_
 LOCK = "writer.lock"
 MANIFEST = "manifest.json"
 
-Version = tuple[int, int, int]  # (generation, manifest inode, manifest mtime in ns)
+Version = tuple[int, int, int]  # (inode, mtime in ns, size) of manifest.json
 
 
 class Committable(Protocol):
@@ -97,13 +97,14 @@ def read_generation(directory: Path) -> int:
 
 
 def version(directory: Path) -> Version | None:
-    """What changes with every commit: (generation, inode and mtime of manifest.json); None
-    without an index. A save without a stamp (a crash in between) still changes the inode."""
+    """What changes with every commit, cheaply (one stat, no reading): the inode, mtime and
+    size of manifest.json, which every save and every generation stamp replace; None
+    without an index."""
     try:
         stat = (Path(directory) / MANIFEST).stat()
     except OSError:
         return None
-    return (read_generation(directory), stat.st_ino, stat.st_mtime_ns)
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 def _try(handle: object) -> bool:
