@@ -116,3 +116,16 @@ def test_waiting_gives_up_with_an_index_error_naming_the_holder(tmp_path: Path) 
             pass
     assert heard and "waiting" in heard[0]
     assert str(tmp_path) not in caught.value.nl  # the app's Dutch message holds no server path
+
+
+def test_every_commit_stamps_the_next_generation(tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    for n in range(1, 4):
+        proc = rag("ingest", str(small_letter(tmp_path, n)), "--quiet", "--index", str(index_dir))
+        proc.communicate(timeout=300)
+        assert writer.read_generation(index_dir) == n
+    before = writer.version(index_dir)
+    proc = rag("remove", "brief-2", "--index", str(index_dir))
+    proc.communicate(timeout=300)
+    assert writer.read_generation(index_dir) == 4 and writer.version(index_dir) != before
+    assert letters_in(index_dir) == {"brief-1", "brief-3"}
