@@ -9,17 +9,18 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rag import pipeline, records
-from rag.errors import RagError
+from rag.errors import QuestionError, RagError
 from rag.ingest import provenance
 from rag.retrieval.hybrid import filter_mask
 from rag.settings import Settings
-from rag.types import Answer
+from rag.types import Answer, IngestReport
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.index:
             settings = dataclasses.replace(settings, index_dir=Path(args.index))
+        _log_to_file(settings.index_dir)
         return int(args.run(args, settings) or 0)
     except RagError as err:
         print(f"rag: {err}", file=sys.stderr)
@@ -69,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, help="passages to retrieve")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     _filters(p)
+    p.add_argument("--no-uploads", action="store_true", help="only letters from the corpus, none uploaded in the app")
 
     p = command(
         "fetch", _fetch, "Download Kamerstukken (XML + metadata.xml) from the official repository and ingest them."
@@ -88,7 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, help="passages the answer uses (metrics look at the top 10 regardless)")
     p.add_argument("--no-baselines", action="store_true", help="evaluate only our pipeline")
 
-    p = command("remove", _remove, "Remove a letter and its passages from the index.")
+    p = command("remove", _remove, "Remove a letter and its passages from the index (rag restore brings it back).")
+    p.add_argument("letter_id")
+
+    p = command("restore", _restore, "Put back the last version of a replaced or removed letter.")
     p.add_argument("letter_id")
 
     p = command("serve", _serve, "Serve the chat app (app.py) on HOST:PORT.")
@@ -134,17 +140,28 @@ def _filtered(args: argparse.Namespace, settings: Settings) -> Settings:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     paths = args.paths or [settings.corpus_dir]
     bar = None if args.quiet else _ProgressBar()
-    _, report = pipeline.build_index(settings, paths, rebuild=args.rebuild, on_progress=bar)
+    _, report = pipeline.build_index(settings, paths, rebuild=args.rebuild, on_progress=bar, on_wait=_say)
     if bar:
         bar.close()
-    for name, ids in (("added", report.added), ("updated", report.updated), ("unchanged", report.unchanged)):
-        for letter_id in ids:
-            print(f"{name}: {letter_id}")
+    _print_report(report)
+    return 1 if report.refused else 0
+
+
+def _print_report(report: IngestReport) -> None:
+    for letter_id in report.added:
+        print(f"added: {letter_id}")
+    for letter_id, before, now in report.replaced:
+        print(f"replaced: {letter_id} ({before} passages before, {now} now; rag restore {letter_id} undoes it)")
+    for letter_id in report.unchanged:
+        print(f"unchanged: {letter_id}")
     for _path, reason in report.refused:
         print(f"refused: {reason}")
     for _path, reason in report.skipped:
         print(f"skipped: {reason}")
-    return 1 if report.refused else 0
+
+
+def _say(message: str) -> None:
+    print(f"rag: {message}", file=sys.stderr, flush=True)
 
 
 def _passages(args: argparse.Namespace, settings: Settings) -> int:
@@ -198,9 +215,15 @@ def _fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.question.strip():
+        raise QuestionError('The question is empty. Ask something, e.g. rag ask "Wat is UCAP?"')
     settings = _filtered(args, settings)
-    if args.k:
-        settings = dataclasses.replace(settings, retrieval=dataclasses.replace(settings.retrieval, k=args.k))
+    retrieval = settings.retrieval
+    if args.k is not None:
+        retrieval = dataclasses.replace(retrieval, k=args.k)
+    if args.no_uploads:
+        retrieval = dataclasses.replace(retrieval, exclude_uploads=True)
+    settings = dataclasses.replace(settings, retrieval=retrieval)
     index = pipeline.ensure_index(settings, on_progress=_ProgressBar())
     questions = [q.strip() for q in sys.stdin] if args.question == "-" else [args.question]
     for question in (q for q in questions if q):
@@ -218,7 +241,7 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
     from rag.evaluation.evaluate import run_eval
     from rag.evaluation.report import no_nan
 
-    if args.k:
+    if args.k is not None:
         settings = dataclasses.replace(settings, retrieval=dataclasses.replace(settings.retrieval, k=args.k))
     index = pipeline.ensure_index(settings, on_progress=_ProgressBar())
     with tqdm(total=1, unit="step", file=sys.stderr, desc="evaluating") as bar:
@@ -241,9 +264,38 @@ def _eval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _remove(args: argparse.Namespace, settings: Settings) -> int:
-    pipeline.remove_letter(settings, args.letter_id)
-    print(f"removed: {args.letter_id}")
+    pipeline.remove_letter(settings, args.letter_id, on_wait=_say)
+    print(f"removed: {args.letter_id} (rag restore {args.letter_id} brings it back)")
     return 0
+
+
+def _restore(args: argparse.Namespace, settings: Settings) -> int:
+    _, report = pipeline.restore_letter(settings, args.letter_id, on_wait=_say)
+    _print_report(report)
+    return 1 if report.refused else 0
+
+
+def _log_to_file(index_dir: Path) -> None:
+    """Warnings of the libraries (pypdf: "invalid pdf header", ...) go to <index>/rag.log,
+    not between the CLI's own lines on stderr."""
+    handler = _FolderFileHandler(index_dir / "rag.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    logging.captureWarnings(True)
+
+
+class _FolderFileHandler(logging.FileHandler):
+    """A log file opened at the first record, its folder made then (not for every command)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8", delay=True)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return  # nowhere to log: drop the record rather than print it on stderr
+        super().emit(record)
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

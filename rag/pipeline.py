@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from rag import admission, versions, writer
 from rag.answer import composer, cross_encoder, query_encoder
 from rag.answer.extractive import Judged, compose, pieces, read
 from rag.answer.follow_up import resolve_follow_up
@@ -17,7 +18,7 @@ from rag.embedding.embedders import load_embedder
 from rag.errors import CorpusError, IndexError_
 from rag.ingest import chunking, corpus
 from rag.retrieval.hybrid import retrieve, with_sentences
-from rag.settings import AnswerSettings, Settings
+from rag.settings import AnswerSettings, LimitsSettings, Settings
 from rag.store.index import MANIFEST, Index
 from rag.types import Answer, IngestReport, Letter
 
@@ -53,22 +54,35 @@ def build_index(
     rebuild: bool = False,
     on_progress: OnProgress | None = None,
     index: Index | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> tuple[Index, IngestReport]:
     """Add letter files (and folders of them) to the index and save it.
 
     Bad files are refused with their reason and the good ones still added; what was
     stored before is never lost (the index is saved only after all embedding succeeded).
-    """
-    if index is None:
-        index = (
-            Index(settings.index_dir, load_embedder(settings.embedding), settings.chunking)
-            if rebuild
-            else open_index(settings, create=True)
-        )
+    The index is read and saved under the writer lock, so a concurrent writer's letters
+    stay in; `on_wait` hears if another writer holds it. A given `index` is used as it is
+    (its caller holds the lock, or it is private)."""
     files, skipped = corpus.scan(paths)
-    letters, refused = read_letters(files)
-    report = add_letters(settings, index, letters, on_progress, save=bool(rebuild))
-    return index, dataclasses.replace(report, refused=tuple(refused), skipped=tuple(skipped))
+    letters, refused = read_letters(files, limits=settings.limits)
+    if index is not None:
+        report = add_letters(settings, index, letters, on_progress, save=bool(rebuild))
+        return index, _with_refused(report, refused, skipped)
+    with writer.exclusive(settings.index_dir, settings.limits.writer_wait_s, on_wait):
+        if rebuild:
+            index = Index(settings.index_dir, load_embedder(settings.embedding), settings.chunking)
+        else:
+            index = open_index(settings, create=True)
+        report = add_letters(settings, index, letters, on_progress, save=bool(rebuild))
+        if rebuild and index.letters:
+            versions.drop_all(settings.index_dir)  # a rebuild is a compaction: no earlier versions kept
+    return index, _with_refused(report, refused, skipped)
+
+
+def _with_refused(
+    report: IngestReport, refused: Sequence[tuple[str, str]], skipped: Sequence[tuple[str, str]] = ()
+) -> IngestReport:
+    return dataclasses.replace(report, refused=tuple(refused) + report.refused, skipped=tuple(skipped))
 
 
 def add_letters(
@@ -77,18 +91,22 @@ def add_letters(
     letters: Sequence[Letter],
     on_progress: OnProgress | None = None,
     save: bool = False,
+    replace: bool = True,
+    dutch: bool = False,
 ) -> IngestReport:
-    """Embed the new and changed letters into the index and save it (also when `save`, as
-    long as it holds something); unchanged letters cost nothing."""
-    added: list[str] = []
-    updated: list[str] = []
-    todo = [l for l in letters if l.id not in index.letters or index.letters[l.id].sha256 != l.sha256]
-    unchanged = [l.id for l in letters if l.id not in {t.id for t in todo}]
-    pieces = {l.id: chunking.passages(l, settings.chunking) for l in todo}
-    total = sum(len(ps) + sum(len(chunking.sentence_units(p)) for p in ps) for ps in pieces.values())
+    """Embed the new and changed letters into the index and commit it (also when `save`, as
+    long as it holds something); unchanged letters cost nothing. Call it under the writer
+    lock. A letter whose content another letter already has, or that would take more
+    embedding than the limit, is refused; one that replaces a letter with different content
+    is replaced (its previous version kept, see rag.versions) only if `replace`, else it is
+    reported as pending."""
+    plan = admission.plan(index, letters, settings, dutch)
+    replaced = [(l.id, plan.counts[l.id], len(plan.pieces[l.id])) for l in plan.todo if l.id in index.letters]
+    if not replace:
+        plan.todo = [l for l in plan.todo if l.id not in index.letters]
+    total = sum(plan.units[l.id] for l in plan.todo)
     done = 0
-    for letter in todo:
-        (updated if letter.id in index.letters else added).append(letter.id)
+    for letter in plan.todo:
 
         def step(n: int, letter_id: str = letter.id) -> None:
             nonlocal done
@@ -96,13 +114,25 @@ def add_letters(
             if on_progress:
                 on_progress(letter_id, done, total)
 
-        index.add(letter, pieces[letter.id], step)
-    if (todo or save) and index.letters:  # never store an index that holds nothing
-        index.save()
-    return IngestReport(tuple(added), tuple(updated), tuple(unchanged))
+        if letter.id in index.letters:
+            versions.keep(index.directory, index.letters[letter.id])
+        index.add(letter, plan.pieces[letter.id], step)
+    if (plan.todo or save) and index.letters:  # never store an index that holds nothing
+        writer.commit(index)
+    done_ids = {l.id for l in plan.todo}
+    return IngestReport(
+        added=tuple(l.id for l in plan.todo if l.id not in {r[0] for r in replaced}),
+        updated=tuple(r[0] for r in replaced if r[0] in done_ids),
+        unchanged=tuple(plan.unchanged),
+        refused=tuple(plan.refused),
+        replaced=tuple(r for r in replaced if r[0] in done_ids),
+        pending=tuple(r for r in replaced if r[0] not in done_ids),
+    )
 
 
-def read_letters(paths: Sequence[Path], dutch: bool = False) -> tuple[list[Letter], list[tuple[str, str]]]:
+def read_letters(
+    paths: Sequence[Path], dutch: bool = False, limits: LimitsSettings | None = None
+) -> tuple[list[Letter], list[tuple[str, str]]]:
     """Parse every letter file under paths: the letters, and (file, reason) for each refused
     one; the reasons in Dutch if `dutch` (for the app)."""
     letters: list[Letter] = []
@@ -110,7 +140,7 @@ def read_letters(paths: Sequence[Path], dutch: bool = False) -> tuple[list[Lette
     seen: dict[str, str] = {}
     for path in corpus.letter_files(paths):
         try:
-            letter = corpus.read_letter(path)
+            letter = corpus.read_letter(path, limits)
         except CorpusError as err:
             refused.append((str(path), err.nl if dutch else str(err)))
             continue
@@ -129,12 +159,37 @@ def read_letters(paths: Sequence[Path], dutch: bool = False) -> tuple[list[Lette
     return letters, refused
 
 
-def remove_letter(settings: Settings, letter_id: str, index: Index | None = None) -> Index:
-    """Remove a letter's passages from the index and save it."""
-    index = index or open_index(settings)
-    index.remove(letter_id)
-    index.save()
+def remove_letter(
+    settings: Settings, letter_id: str, index: Index | None = None, on_wait: Callable[[str], None] | None = None
+) -> Index:
+    """Remove a letter's passages from the index and commit it; its last version is kept
+    (rag restore brings it back). A given `index` is used as it is (its caller holds the lock)."""
+    if index is not None:
+        _remove(index, letter_id)
+        return index
+    with writer.exclusive(settings.index_dir, settings.limits.writer_wait_s, on_wait):
+        index = open_index(settings)
+        _remove(index, letter_id)
     return index
+
+
+def _remove(index: Index, letter_id: str) -> None:
+    if letter_id in index.letters:
+        versions.keep(index.directory, index.letters[letter_id])
+    index.remove(letter_id)
+    writer.commit(index)
+
+
+def restore_letter(
+    settings: Settings, letter_id: str, on_wait: Callable[[str], None] | None = None
+) -> tuple[Index, IngestReport]:
+    """Put the last kept version of a replaced or removed letter back (re-embedding it)."""
+    with writer.exclusive(settings.index_dir, settings.limits.writer_wait_s, on_wait):
+        index = open_index(settings, create=True)
+        kept = versions.latest(settings.index_dir, letter_id)
+        report = add_letters(settings, index, [kept.letter])
+        versions.forget(kept)
+    return index, report
 
 
 def warm(index: Index, answer: AnswerSettings | None = None) -> Index:
@@ -174,6 +229,7 @@ def ask_stream(
     Answer's `question` is then the question as understood, and a note says so."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
+    admission.check_question(question, settings.limits)
     resolved = resolve_follow_up(question, history[-1].question if history else None)
     judged = find(resolved, index, settings, timings)
     clock = time.perf_counter()

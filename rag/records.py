@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from rag.ingest.provenance import permalink
-from rag.types import Answer, Footnote, Hit, Letter, Paragraph, Passage, Reference
+from rag.types import Answer, Footnote, Hit, Letter, Origin, Paragraph, Passage, Reference
 
 
 def footnote(f: Footnote) -> dict:
@@ -33,9 +33,21 @@ def reference_from(r: dict) -> Reference:
     return Reference(tuple(r["dossiers"]), r["number"], r["start"], r["end"])
 
 
+def origin(o: Origin) -> dict:
+    """kind ("corpus" or "upload"), by, at, identifier, identifier_verified."""
+    return {"kind": o.kind, "by": o.by, "at": o.at, "identifier": o.identifier, "identifier_verified": o.verified}
+
+
+def origin_from(r: dict | None) -> Origin:
+    """An Origin from its record; a record from before origins were kept is the corpus's."""
+    if not r:
+        return Origin()
+    return Origin(r["kind"], r.get("by"), r.get("at"), r.get("identifier"), bool(r.get("identifier_verified")))
+
+
 def passage(p: Passage) -> dict:
     """passage_id, letter_id, letter_title, letter_date, section, paragraph, text, start, end, footnotes;
-    page, citation (official where known), url (the official permalink) and references."""
+    page, citation (official where known), url (the official permalink), references and origin."""
     return {
         "passage_id": p.id,
         "letter_id": p.letter_id,
@@ -52,6 +64,7 @@ def passage(p: Passage) -> dict:
         "citation": citation(p),
         "url": p.url,
         "references": [reference(r) for r in p.references],
+        "origin": origin(p.origin),
     }
 
 
@@ -76,6 +89,7 @@ def passage_from(r: dict) -> Passage:
         references=tuple(reference_from(x) for x in r.get("references", ())),
         citation=r.get("citation", ""),
         url=r.get("url"),
+        origin=origin_from(r.get("origin")),
     )
 
 
@@ -97,6 +111,7 @@ def letter(l: Letter) -> dict:
         "identifier": l.identifier,
         "signature": l.signature,
         "also": list(l.also),
+        "origin": origin(l.origin),
         "paragraphs": [
             {
                 "number": p.number,
@@ -145,6 +160,7 @@ def letter_from(r: dict) -> Letter:
         identifier=r.get("identifier"),
         signature=r.get("signature"),
         also=tuple(r.get("also", ())),
+        origin=origin_from(r.get("origin")),
     )
 
 
@@ -174,6 +190,7 @@ def hit(h: Hit, rank: int) -> dict:
         "citation": p["citation"],
         "url": p["url"],
         "references": p["references"],
+        "origin": p["origin"],
     }
 
 
@@ -196,6 +213,7 @@ def answer(a: Answer) -> dict:
                 "spans": [list(s) for s in c.spans],
                 "citation": citation(c.passage),
                 "url": c.passage.url,
+                "origin": origin(c.passage.origin),
             }
             for c in a.citations
         ],

@@ -1,6 +1,8 @@
 """One frozen Settings with nested parts. Defaults live here; environment variables
 override them: RAG_INDEX, RAG_CORPUS, and RAG_<PART>_<FIELD> for every field below
-(e.g. RAG_EMBEDDING_MODEL, RAG_RETRIEVAL_K, RAG_ANSWER_MODE, RAG_FETCH_BASE_URL)."""
+(e.g. RAG_EMBEDDING_MODEL, RAG_RETRIEVAL_K, RAG_ANSWER_MODE, RAG_FETCH_BASE_URL, RAG_LIMITS_FILE_BYTES,
+RAG_APP_WRITE_TOKEN). Numbers are checked when a part is made: a bad value is a
+SettingsError naming the setting and its allowed range."""
 
 from __future__ import annotations
 
@@ -27,7 +29,10 @@ class EmbeddingSettings:
 
 @dataclass(frozen=True)
 class ChunkingSettings:
-    max_chars: int = 1500  # paragraphs longer than this are split at sentence ends
+    max_chars: int = 1500  # paragraphs longer than this are split at sentence ends (hard, without one)
+
+    def __post_init__(self) -> None:
+        _check_range("RAG_CHUNKING_MAX_CHARS", self.max_chars, 100, 100_000)
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,14 @@ class RetrievalSettings:
     vergaderjaren: tuple[str, ...] = ()  # restrict to these parliamentary years ("2022-2023")
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+    exclude_uploads: bool = False  # only letters from the corpus, none uploaded in the app
+
+    def __post_init__(self) -> None:
+        _check_range("--k / RAG_RETRIEVAL_K", self.k, 1, MAX_K)
+        _check_range("RAG_RETRIEVAL_CANDIDATES", self.candidates, 1, 10_000)
+        _check_range("RAG_RETRIEVAL_RRF_K", self.rrf_k, 0, 10_000)
+        if self.fusion not in ("rrf", "dense", "lexical"):
+            raise SettingsError(f"RAG_RETRIEVAL_FUSION={self.fusion!r}: use rrf, dense or lexical.")
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,34 @@ class FetchSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    """Bounds on the work one question or one file may cause, checked before any embedding."""
+
+    question_chars: int = 2000  # longer questions are refused (the embedder reads ~512 tokens anyway)
+    file_bytes: int = 20 * 1024 * 1024  # a letter file larger than this is refused (app and CLI)
+    pages: int = 500  # PDF pages per letter
+    embedding_units: int = 20_000  # passages + sentences embedded for one letter (~1.5 MB of text)
+    writer_wait_s: float = 600.0  # how long a writer waits for another one to finish
+
+    def __post_init__(self) -> None:
+        _check_range("RAG_LIMITS_QUESTION_CHARS", self.question_chars, 10, 1_000_000)
+        _check_range("RAG_LIMITS_FILE_BYTES", self.file_bytes, 1024, 2**40)
+        _check_range("RAG_LIMITS_PAGES", self.pages, 1, 1_000_000)
+        _check_range("RAG_LIMITS_EMBEDDING_UNITS", self.embedding_units, 10, 100_000_000)
+        _check_range("RAG_LIMITS_WRITER_WAIT_S", self.writer_wait_s, 0, 86_400)
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Who may change the index through the app. Without `users` or `write_token` the app is
+    read-only unless it listens on loopback only."""
+
+    users: tuple[str, ...] = ()  # "name:password" pairs: Gradio login; a logged-in user may write
+    write_token: str = ""  # or: whoever gives this token (field "Schrijftoken") may write
+    read_only: bool = False  # no writes at all, whatever else is set
+
+
+@dataclass(frozen=True)
 class Settings:
     index_dir: Path = Path("index")
     corpus_dir: Path = Path("corpus")
@@ -85,13 +126,15 @@ class Settings:
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
+    app: AppSettings = field(default_factory=AppSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Defaults overridden by RAG_* environment variables."""
         env = os.environ if env is None else env
         parts: dict = {}
-        for part in ("embedding", "chunking", "retrieval", "answer", "fetch"):
+        for part in ("embedding", "chunking", "retrieval", "answer", "fetch", "limits", "app"):
             default = getattr(cls(), part)
             parts[part] = _override(default, env, f"RAG_{part.upper()}_")
         return cls(
@@ -101,13 +144,22 @@ class Settings:
         )
 
 
+MAX_K = 100  # passages per question: more is never read by the answer and only costs time
+
+
+def _check_range(name: str, value: float, low: float, high: float) -> None:
+    """SettingsError unless low <= value <= high."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise SettingsError(f"{name} is {value!r}; it must be a number from {low} to {high}.")
+
+
 def _override(part: object, env: Mapping[str, str], prefix: str) -> object:
     changes = {}
     for f in dataclasses.fields(part):  # type: ignore[arg-type]
         name = prefix + f.name.upper()
         if name in env:
             changes[f.name] = _convert(name, env[name], getattr(part, f.name), str(f.type))
-    return dataclasses.replace(part, **changes)  # type: ignore[type-var]
+    return dataclasses.replace(part, **changes) if changes else part  # type: ignore[type-var]
 
 
 def _convert(name: str, value: str, default: object, kind: str) -> object:

@@ -42,6 +42,23 @@ class Reference:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a letter came from, so a reader can tell an official letter from an upload."""
+
+    kind: str = "corpus"  # "corpus": added by the operator (rag ingest); "upload": through the app
+    by: str | None = None  # who uploaded it: the login name, "token" or "lokaal"
+    at: str | None = None  # when it was added (ISO 8601, UTC)
+    identifier: str | None = None  # the official identifier the letter gives (its kamerstuk)
+    # True only for an identifier from the operator's corpus; an upload's claim is never trusted.
+    # (Nothing is checked online: there is no connection to officielebekendmakingen.nl.)
+    verified: bool = False
+
+    @property
+    def upload(self) -> bool:
+        return self.kind == "upload"
+
+
+@dataclass(frozen=True, slots=True)
 class Paragraph:
     """A numbered body paragraph (the unit of citation)."""
 
@@ -76,6 +93,7 @@ class Letter:
     identifier: str | None = None  # the official identifier, "kst-28676-440"
     signature: str | None = None  # the ondertekening: who signed the letter
     also: tuple[str, ...] = ()  # the other dossiers of a letter published in several
+    origin: Origin = Origin()
 
     @property
     def footnotes(self) -> tuple[Footnote, ...]:
@@ -100,6 +118,7 @@ class Passage:
     references: tuple[Reference, ...] = ()
     citation: str = ""  # "Kamerstukken II 2022/23, 28 676, nr. 440, alinea 3", or "<letter id>, alinea 3"
     url: str | None = None  # the letter's official permalink
+    origin: Origin = Origin()  # the letter's
 
     @property
     def id(self) -> str:
@@ -192,7 +211,9 @@ class IngestReport:
     """What an ingest did, letter by letter, and what it refused and why."""
 
     added: tuple[str, ...] = ()
-    updated: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()  # replaced by different content under the same id
     unchanged: tuple[str, ...] = ()
     refused: tuple[tuple[str, str], ...] = ()  # (file, reason): letter files that could not be read
     skipped: tuple[tuple[str, str], ...] = ()  # (file, reason): files in a folder that are no letter
+    replaced: tuple[tuple[str, int, int], ...] = ()  # (letter id, passages before, passages now)
+    pending: tuple[tuple[str, int, int], ...] = ()  # replacements not done: they wait for a confirmation

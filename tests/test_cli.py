@@ -28,10 +28,13 @@ PASSAGE_FIELDS = {
     "citation",
     "url",
     "references",
+    "origin",  # where the letter came from: corpus or upload (by whom, when), identifier verified or not
 }
+ORIGIN_FIELDS = {"kind", "by", "at", "identifier", "identifier_verified"}
 ASK_FIELDS = {"question", "answer", "abstained", "mode", "citations", "passages", "timings_ms", "notes"}
 CITATION_FIELDS = {
     *("n", "passage_id", "letter_id", "letter_title", "section", "paragraph", "quote", "spans", "citation", "url"),
+    "origin",
 }
 # a retrieved passage in `rag ask --json`: the passage record less `part`, with its rank and scores
 HIT_FIELDS = (PASSAGE_FIELDS - {"part"}) | {"rank", "score", "scores", "sentences"}
@@ -54,6 +57,7 @@ def test_passages_json_has_one_object_per_passage(capsys, built_index_dir: Path,
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(rows) == len(index.passages)
     assert all(set(r) == PASSAGE_FIELDS for r in rows)  # exactly the documented fields
+    assert all(set(r["origin"]) == ORIGIN_FIELDS and r["origin"]["kind"] == "corpus" for r in rows)
     footnoted = next(r for r in rows if r["footnotes"])
     assert {"number", "text", "start", "end"} <= set(footnoted["footnotes"][0])
 

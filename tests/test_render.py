@@ -3,6 +3,7 @@ the letter, and letter text or file names never become markup."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from rag.app import render
 from rag.ingest import chunking, corpus
 from rag.settings import ChunkingSettings
-from rag.types import Answer, Citation, Hit, IngestReport, Letter, Passage
+from rag.types import Answer, Citation, Hit, IngestReport, Letter, Origin, Passage
 
 DATA = Path(__file__).parent / "data"
 VILNIUS = "navo-top-vilnius-2023"
@@ -56,18 +57,43 @@ def test_footnote_markers_in_an_answer_are_superscripts_and_numbers_are_not() ->
     assert "geleverd.<sup>3</sup> <a" in out and "NAVO-landen<sup>1</sup> tekenden" in out
     assert "1,9 miljard" in out and "in 2014" in out and "G7" in out and "F-16" in out
     assert out.count("<sup>") == 2
-    assert render.answer_markdown("Zo besloot de NAVO.4 [1]").startswith("Zo besloot de NAVO.<sup>4</sup> ")
+    assert render.answer_markdown("Zo besloot de NAVO.4 [1]").startswith('<div class="answer">Zo besloot de NAVO.<sup>4</sup> ')
     assert "<sup>" not in render.answer_markdown("Zie punt a2 en artikel 5 [1]")
 
 
 def test_answer_text_cannot_make_markdown_links_or_formatting() -> None:
     out = render.answer_markdown(
-        "Zie [hier](http://x.example) of ![b](http://x/p.png) en *vet* van Oekraïne's steun [2]."
+        "Zie [hier](http://x.example) of ![b](http://x/p.png) en *vet* van Oekraïne's steun [2].\n\nNieuwe regel."
     )
-    assert "](" not in out.replace("\\](", "").replace("\\(", "")  # every bracket and paren escaped
-    assert "\\[hier\\]\\(http://x.example\\)" in out and "\\*vet\\*" in out
+    # one HTML block (no blank line in it), so the chat's Markdown leaves the text alone
+    assert out.startswith('<div class="answer">') and out.endswith("</div>") and "\n" not in out
+    assert "[hier](http://x.example) of ![b](http://x/p.png) en *vet*" in out  # the text exactly, no backslashes
+    assert "\\" not in out and "<img" not in out
     assert "&#x27;" in out  # the entity stays whole
     assert '<a href="#cite-0-2" class="cite">[2]</a>' in out
+
+
+def test_a_url_in_a_letter_is_shown_exactly_as_it_stands() -> None:
+    text = "Zie de kaart op https://example.org/kaart_2023.png) en (www.defensie.nl/a*b)."
+    out = render.answer_markdown(f"{text} [1]")
+    assert html.unescape(out.split('<a href="#cite')[0].removeprefix('<div class="answer">')).strip() == text
+
+
+def test_the_question_is_plain_text_in_the_chat() -> None:
+    out = render.question_html("Wat is ![](http://tracker.example/p.png) en <b>dit</b>?\n\n# kop")
+    assert out.startswith('<div class="question">') and "\n" not in out
+    assert "<img" not in out and "<b>" not in out and "&lt;b&gt;dit&lt;/b&gt;" in out
+    assert "![](http://tracker.example/p.png)" in out  # as characters, inside the HTML block
+
+
+def test_an_upload_is_marked_as_not_an_official_letter_in_the_sources(answer: Answer) -> None:
+    upload = Origin("upload", "alice", "2024-05-01T10:00:00+00:00", "36 045, nr. 1", False)
+    cited = dataclasses.replace(answer.citations[0].passage, origin=upload)
+    changed = dataclasses.replace(answer, citations=(Citation(1, cited, answer.citations[0].spans),))
+    out = render.sources_html(changed)
+    assert "Upload door <b>alice</b> op 2024-05-01 10:00: geen officiële brief" in out
+    assert "36 045, nr. 1: niet geverifieerd" in out
+    assert "Uit de corpus" in render.sources_html(answer)  # the untouched letters say where they come from
 
 
 def test_a_citation_quotes_the_words_at_its_spans(letters: dict[str, Letter]) -> None:
@@ -152,7 +178,7 @@ def test_html_in_a_letter_renders_inert() -> None:
     ]
     for out in views:
         assert "<script" not in out and "<img" not in out
-        # shown as text (the chat's Markdown view also escapes the underscores: window.\\_\\_xss)
+        # shown as text
         assert "&lt;script&gt;window." in out and "xss = 1&lt;/script&gt;" in out
 
 

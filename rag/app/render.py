@@ -16,9 +16,8 @@ from collections.abc import Mapping, Sequence
 from rag.app.links import CSS as LINKS_CSS
 from rag.app.links import citation_html, letter_citation_html, references_html
 from rag.ingest.corpus import MONTHS
-from rag.types import CITATION, Answer, Citation, Footnote, Hit, IngestReport, Letter, Paragraph, Passage
+from rag.types import CITATION, Answer, Citation, Footnote, Hit, IngestReport, Letter, Origin, Paragraph, Passage
 
-_MARKDOWN = re.compile(r"[\\`*_\[\]()#!|~]")  # characters Markdown would act on
 # A footnote marker as the letters print it: digits straight after a word's closing
 # punctuation ("geleverd.3", "NAVO.4") or after a lower-case word ("NAVO-landen1 een"); not a
 # number ("in 2014"), a code ("G7", "F-16", "punt a2") or an amount.
@@ -37,9 +36,19 @@ def date_nl(day: dt.date | None) -> str:
     return f"{day.day} {MONTHS[day.month - 1]} {day.year}" if day else "datum onbekend"
 
 
+# The chat renders Markdown. Text inside one HTML block (a <div> without blank lines) is not
+# Markdown to it: no image is fetched, no URL turned into a link, and no escape is needed,
+# so letter text and questions show exactly as they are (checked in tests/browser/).
+
+
+def question_html(question: str) -> str:
+    """The user's question for the chat: plain text, never Markdown or HTML."""
+    return f'<div class="question">{_lines(esc(question))}</div>'
+
+
 def answer_markdown(text: str, turn: int = 0) -> str:
-    """The answer for the chat: text escaped for HTML and for Markdown (letters and LLM tokens
-    may hold `[x](url)`, `*` or `#`), in which every [n] links to source n of answer `turn`."""
+    """The answer for the chat: its text exactly (letters and LLM tokens may hold `[x](url)`,
+    `*` or `#`; they stay characters), in which every [n] links to source n of answer `turn`."""
     pieces = CITATION.split(text)  # text, number, text, number, ..., text
     out = []
     for i, piece in enumerate(pieces):
@@ -47,14 +56,38 @@ def answer_markdown(text: str, turn: int = 0) -> str:
             out.append(f'<a href="#cite-{turn}-{piece}" class="cite">[{piece}]</a>')
         else:
             out.append(_plain(piece))
-    return "".join(out)
+    return f'<div class="answer">{_lines("".join(out))}</div>'
+
+
+def _lines(html_text: str) -> str:
+    """Line breaks as <br>: a blank line would end the HTML block and start Markdown again."""
+    return html_text.replace("\r\n", "\n").replace("\n", "<br>")
 
 
 def _plain(text: str) -> str:
-    """Text escaped for Markdown, then HTML (esc() makes entities with '#'), with footnote
-    markers as superscripts, as in the letter."""
+    """Text escaped for HTML, with footnote markers as superscripts, as in the letter."""
     pieces = _NOTE_MARKER.split(text)  # text, marker, text, marker, ..., text
-    return "".join(f"<sup>{p}</sup>" if i % 2 else esc(_MARKDOWN.sub(r"\\\g<0>", p)) for i, p in enumerate(pieces))
+    return "".join(f"<sup>{p}</sup>" if i % 2 else esc(p) for i, p in enumerate(pieces))
+
+
+def origin_text(origin: Origin) -> str:
+    """Where a letter came from, in a few words (for the table of letters)."""
+    if origin.upload:
+        return f"upload door {origin.by or 'onbekend'}" + (f", {origin.at[:10]}" if origin.at else "")
+    return "corpus" + (", kenmerk geverifieerd" if origin.identifier and origin.verified else "")
+
+
+def origin_html(origin: Origin) -> str:
+    """The origin line of a source: an upload is marked plainly as not an official letter."""
+    if origin.upload:
+        when = f" op {esc(origin.at[:16].replace('T', ' '))}" if origin.at else ""
+        claim = f" Opgegeven kenmerk {esc(origin.identifier)}: niet geverifieerd." if origin.identifier else ""
+        return (
+            f'<div class="origin upload">Upload door <b>{esc(origin.by or "onbekend")}</b>{when}: '
+            f"geen officiële brief uit de corpus.{claim}</div>"
+        )
+    ident = f" · {esc(origin.identifier)} (geverifieerd)" if origin.identifier and origin.verified else ""
+    return f'<div class="origin corpus">Uit de corpus{ident}</div>'
 
 
 def markup(text: str, offset: int, marks: Sequence[Span] = (), footnotes: Sequence[Footnote] = ()) -> str:
@@ -123,7 +156,7 @@ def _citation_card(c: Citation, active: bool, known: Mapping[str, str]) -> str:
         f'<div class="src{" active" if active else ""}" id="src-{c.n}" data-cite="{c.n}">'
         f'<div class="src-head"><span class="n">[{c.n}]</span> <b>{esc(p.letter_title)}</b>'
         f' <span class="date">{date_nl(p.letter_date)}</span></div>'
-        f'<div class="where">{_where(p)}</div>{citation_html(p)}'
+        f'<div class="where">{_where(p)}</div>{citation_html(p)}{origin_html(p.origin)}'
         f"<blockquote>{markup(p.text, p.start, spans, p.footnotes)}</blockquote>"
         f"{notes}{references_html(p.references, known)}{_open_link(p, c.n)}</div>"
     )
@@ -135,6 +168,7 @@ def _hit_row(rank: int, h: Hit) -> str:
     text = p.text if len(p.text) <= 400 else p.text[:400] + " …"
     return (
         f'<div class="hit"><div class="src-head">#{rank} <b>{esc(p.letter_title)}</b> · {_where(p)}</div>'
+        f"{origin_html(p.origin)}"
         f'<div class="scores">score {h.score:.4f} ({scores})</div>'
         f"<p>{esc(text)}</p>{_open_link(p)}</div>"
     )
@@ -149,7 +183,8 @@ def letter_html(
     letter spans `marks` (the cited words, in it or in its footnotes) are marked."""
     head = (
         f'<div class="letter-head"><h3>{esc(letter.title)}</h3>'
-        f'<div class="date">{date_nl(letter.date)} · {esc(letter.id)}</div>{letter_citation_html(letter)}</div>'
+        f'<div class="date">{date_nl(letter.date)} · {esc(letter.id)}</div>{letter_citation_html(letter)}'
+        f"{origin_html(letter.origin)}</div>"
     )
     body = []
     headings = sorted(letter.headings)
@@ -178,7 +213,16 @@ def _paragraph(p: Paragraph, target: bool, marks: Sequence[Span]) -> str:
 def ingest_html(report: IngestReport) -> str:
     """What an upload did: the letters added or updated, and each refused file with its reason."""
     items = [f'<li class="ok">Toegevoegd: <b>{esc(i)}</b></li>' for i in report.added]
-    items += [f'<li class="ok">Bijgewerkt: <b>{esc(i)}</b></li>' for i in report.updated]
+    items += [
+        f'<li class="ok">Vervangen: <b>{esc(i)}</b> ({old} passages vervangen door {new}; de vorige versie is '
+        "bewaard)</li>"
+        for i, old, new in report.replaced
+    ]
+    items += [
+        f'<li class="pending">Bestaat al: <b>{esc(i)}</b> heeft nu {old} passages; de upload zou er {new} van maken. '
+        "Nog niet vervangen: klik op <i>Vervangen bevestigen</i> om de brief te vervangen.</li>"
+        for i, old, new in report.pending
+    ]
     items += [f'<li class="same">Al aanwezig, ongewijzigd: <b>{esc(i)}</b></li>' for i in report.unchanged]
     items += [f'<li class="refused">Geweigerd: <b>{esc(f)}</b>: {esc(why)}</li>' for f, why in report.refused]
     if not items:
@@ -208,6 +252,9 @@ a.open, a.cite {cursor: pointer}
 .letter li.hl {background: #fff7d6}
 .letter h4.section {margin: 14px 0 4px}
 .ingest .refused {color: #b91c1c}
+.ingest .pending {color: #b45309}
+.origin {font-size: 0.85em; color: var(--body-text-color-subdued)}
+.origin.upload {color: #b45309; font-weight: 600}
 .ingest .ok {color: #15803d}
 #letters table *, #eval-rows table * {font-family: var(--font) !important}
 .letter .signature {margin: 10px 0; font-style: italic}

@@ -82,11 +82,14 @@ class EvalRun:
 def load_questions(path: Path, letters: dict[str, str]) -> list[Question]:
     """Read an eval file; EvalError naming the line for malformed lines, unknown letters, lost quotes."""
     if not Path(path).is_file():
-        raise EvalError(f"{path}: no such evaluation file.")
+        raise EvalError(f"{path}: no such evaluation file.", nl=f"{Path(path).name}: evaluatiebestand niet gevonden.")
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # a BOM (Windows editors) is fine
     except UnicodeDecodeError as err:
-        raise EvalError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start}). Save it as UTF-8.") from None
+        raise EvalError(
+            f"{path}: not UTF-8 text ({err.reason} at byte {err.start}). Save it as UTF-8.",
+            nl=f"{Path(path).name}: geen UTF-8-tekst (bij byte {err.start}). Sla het op als UTF-8.",
+        ) from None
     questions: list[Question] = []
     seen: dict[str, int] = {}
     for number, raw in enumerate(lines, start=1):
@@ -94,39 +97,61 @@ def load_questions(path: Path, letters: dict[str, str]) -> list[Question]:
             q = _question(path, number, raw, letters)
             if q.id in seen:
                 raise EvalError(
-                    f"{path}:{number}: id '{q.id}' was already used on line {seen[q.id]}; ids must be unique."
+                    f"{path}:{number}: id '{q.id}' was already used on line {seen[q.id]}; ids must be unique.",
+                    nl=f"{Path(path).name}:{number}: id '{q.id}' staat al op regel {seen[q.id]}; ids moeten uniek zijn.",
                 )
             seen[q.id] = number
             questions.append(q)
     if not questions:
-        raise EvalError(f"{path}: no questions in the file.")
+        raise EvalError(f"{path}: no questions in the file.", nl=f"{Path(path).name}: het bestand bevat geen vragen.")
     return questions
 
 
 def _question(path: Path, number: int, raw: str, letters: dict[str, str]) -> Question:
-    where = f"{path}:{number}"
+    where, hier = f"{path}:{number}", f"{Path(path).name}:{number}"
     try:
         row = json.loads(raw)
     except ValueError as err:
-        raise EvalError(f"{where}: not valid JSON ({err}). Each line must be one JSON object.") from None
+        raise EvalError(
+            f"{where}: not valid JSON ({err}). Each line must be one JSON object.",
+            nl=f"{hier}: geen geldige JSON ({err}). Elke regel moet één JSON-object zijn.",
+        ) from None
     missing = [k for k in ("id", "question", "gold", "type") if k not in row] if isinstance(row, dict) else ["all"]
     if missing:
-        raise EvalError(f"{where}: missing field(s) {', '.join(missing)} (see evals/README.md).")
+        raise EvalError(
+            f"{where}: missing field(s) {', '.join(missing)} (see evals/README.md).",
+            nl=f"{hier}: ontbrekend(e) veld(en) {', '.join(missing)} (zie evals/README.md).",
+        )
     if row["type"] not in TYPES:
-        raise EvalError(f"{where}: unknown type '{row['type']}'; use one of {', '.join(TYPES)}.")
+        raise EvalError(
+            f"{where}: unknown type '{row['type']}'; use one of {', '.join(TYPES)}.",
+            nl=f"{hier}: onbekend type '{row['type']}'; gebruik een van {', '.join(TYPES)}.",
+        )
     if not isinstance(row["gold"], list) or not isinstance(row["question"], str):
-        raise EvalError(f"{where}: 'question' must be a string and 'gold' a list (see evals/README.md).")
+        raise EvalError(
+            f"{where}: 'question' must be a string and 'gold' a list (see evals/README.md).",
+            nl=f"{hier}: 'question' moet tekst zijn en 'gold' een lijst (zie evals/README.md).",
+        )
     gold = []
     for item in row["gold"]:
         if not isinstance(item, dict) or not isinstance(item.get("quote"), str):
-            raise EvalError(f"{where}: each gold item needs a 'letter' and a 'quote' string.")
+            raise EvalError(
+                f"{where}: each gold item needs a 'letter' and a 'quote' string.",
+                nl=f"{hier}: elk gold-item heeft een 'letter' en een 'quote' (tekst) nodig.",
+            )
         letter = item.get("letter")
         if letter not in letters:
             known = ", ".join(sorted(letters))
-            raise EvalError(f"{where}: unknown letter '{letter}' in gold (the index holds: {known}).")
+            raise EvalError(
+                f"{where}: unknown letter '{letter}' in gold (the index holds: {known}).",
+                nl=f"{hier}: onbekende brief '{letter}' in gold (de index bevat: {known}).",
+            )
         spans = locate(letters[letter], item.get("quote", ""))
         if not spans:
-            raise EvalError(f"{where}: gold quote not found in letter '{letter}': {item.get('quote')!r}")
+            raise EvalError(
+                f"{where}: gold quote not found in letter '{letter}': {item.get('quote')!r}",
+                nl=f"{hier}: gold-citaat niet gevonden in brief '{letter}': {item.get('quote')!r}",
+            )
         gold.append(Gold(letter, item["quote"], spans))
     wording = row.get("wording", "")
     return Question(

@@ -1,5 +1,7 @@
 """Letter -> Passages. A paragraph is the unit of citation: it becomes one passage,
-and only a very long one is split, at sentence ends, keeping offsets and number."""
+and only a very long one is split, at sentence ends, keeping offsets and number. A
+sentence longer than max_chars (a paragraph without sentence ends) is cut hard: at the
+last space before max_chars, or at max_chars itself where there is none."""
 
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ def _split(letter: Letter, para: Paragraph, max_chars: int) -> list[Passage]:
     pieces = [(para.start, para.end)]
     if len(para.text) > max_chars:
         pieces = []
-        for s, e in sentence_spans(para.text):
+        for s, e in (cut for span in sentence_spans(para.text) for cut in hard_cuts(para.text, *span, max_chars)):
             if pieces and e - (pieces[-1][0] - para.start) <= max_chars:
                 pieces[-1] = (pieces[-1][0], para.start + e)
             else:
@@ -76,6 +78,7 @@ def _split(letter: Letter, para: Paragraph, max_chars: int) -> list[Passage]:
             references=tuple(r for r in para.references if _belongs(r.start, start, end, para, many)),
             citation=provenance.citation(letter, para.number, para.page),
             url=letter.url,
+            origin=letter.origin,
         )
         for i, (start, end) in enumerate(pieces, start=1)
     ]
@@ -87,3 +90,18 @@ def _belongs(at: int, start: int, end: int, para: Paragraph, many: bool) -> bool
     if not many or start <= at < end:
         return True
     return any(f.start <= at < f.end and start <= f.marker < end for f in para.footnotes)
+
+
+def hard_cuts(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple[int, int]]:
+    """text[start:end] in pieces of at most max_chars, cut at the last white space that
+    leaves a piece of at least half max_chars, else at max_chars; spaces trimmed."""
+    while end - start > max_chars:
+        window = text[start : start + max_chars + 1]
+        space = max(window.rfind(" "), window.rfind("\n"))
+        cut = start + space if space >= max_chars // 2 else start + max_chars
+        yield from _trimmed(text, start, cut)
+        start = cut
+        while start < end and text[start].isspace():
+            start += 1
+    if start < end:
+        yield from _trimmed(text, start, end)

@@ -14,15 +14,21 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from rag.errors import CorpusError
 from rag.ingest import provenance
 from rag.ingest.assemble import Draft, build
 from rag.ingest.refusal import refuse as _refuse
 from rag.ingest.text import draft_text, join_lines  # noqa: F401  (join_lines: part of this module's API)
-from rag.types import Letter
+from rag.settings import LimitsSettings
+from rag.types import Letter, Origin
+
+log = logging.getLogger(__name__)
 
 SUFFIXES = (".txt", ".pdf", ".xml", ".odt", ".docx", ".html", ".htm")
 KINDS = ".txt, .pdf, .xml (officieel Kamerstuk), .odt, .docx or .html"
@@ -56,28 +62,72 @@ def letter_files(paths: Iterable[Path]) -> Iterator[Path]:
     yield from scan(paths)[0]
 
 
-def read_letter(path: Path) -> Letter:
-    """Read one letter file into a Letter; raise CorpusError saying what is wrong."""
-    data = _bytes(path)
-    draft, meta = _draft(path, data)
+def letter_id(name: str) -> str:
+    """A letter's id from its file name; the one rule of the CLI and the app: the stem in NFC,
+    control characters (newlines too) and slashes as '_', without leading dots or outer spaces."""
+    stem = unicodedata.normalize("NFC", Path(name.replace("/", "_").replace("\\", "_")).stem)
+    clean = re.sub(r"[\x00-\x1f\x7f]", "_", stem).strip().lstrip(".").strip()
+    return clean or "brief"
+
+
+def read_letter(path: Path, limits: LimitsSettings | None = None) -> Letter:
+    """Read one letter file into a Letter; raise CorpusError saying what is wrong, and nothing
+    else whatever the file holds."""
+    try:
+        return _read_letter(Path(path), limits or LimitsSettings())
+    except CorpusError:
+        raise
+    except OSError as err:
+        raise _refuse(
+            path,
+            f"cannot be read ({err.strerror or err}). Check the file and its name.",
+            f"kan niet worden gelezen ({err.strerror or err}). Controleer het bestand en de naam.",
+        ) from None
+    except Exception as err:  # noqa: BLE001 - a parser bug on one odd file must refuse that file alone
+        log.exception("parsing %s failed", path)
+        raise _refuse(
+            path,
+            f"could not be parsed ({type(err).__name__}: {err}). Check the file; the other files are not affected.",
+            f"kon niet worden verwerkt ({type(err).__name__}). Controleer het bestand; andere bestanden gaan gewoon door.",
+        ) from None
+
+
+def _read_letter(path: Path, limits: LimitsSettings) -> Letter:
+    data = _bytes(path, limits.file_bytes)
+    draft, meta = _draft(path, data, limits.pages)
     official = _official_metadata(path)
     sidecar = _sidecar(path)
-    draft = _apply(draft, {**meta, **official}, sidecar, str(path), path.stem)
+    lid = letter_id(path.name)
+    draft = _apply(draft, {**meta, **official}, sidecar, str(path), lid)
     digest = _sha256(data + _metadata_bytes(path), sidecar)
-    return build(draft, letter_id=path.stem, source=str(path), sha256=digest)
+    return _from_corpus(build(draft, letter_id=lid, source=str(path), sha256=digest))
 
 
 def parse_text(raw: str, letter_id: str, source: str = "", sha256: str = "", meta: dict | None = None) -> Letter:
     """Parse the text of a letter (PDF-extraction layout or blank-line paragraphs)."""
     meta = meta or {}
     draft = _apply(draft_text(raw, _fallback_title(letter_id)), {}, meta, source, letter_id)
-    return build(draft, letter_id, source, sha256 or _sha256(raw.encode(), meta))
+    return _from_corpus(build(draft, letter_id, source, sha256 or _sha256(raw.encode(), meta)))
+
+
+def _from_corpus(letter: Letter) -> Letter:
+    """A letter read by the operator (rag ingest): its official identifier, where it gives one,
+    counts as verified; the app marks uploads otherwise."""
+    identifier = letter.identifier or letter.kamerstuk
+    return dataclasses.replace(letter, origin=Origin("corpus", identifier=identifier, verified=bool(identifier)))
+
+
+def content_key(letter: Letter) -> str:
+    """A hash of what a letter says (its paragraphs, white space folded): the same letter under
+    another file name, or re-exported, has the same key."""
+    text = "\n".join(" ".join(p.text.split()) for p in letter.paragraphs)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # --- reading by format -----------------------------------------------------------------
 
 
-def _bytes(path: Path) -> bytes:
+def _bytes(path: Path, max_bytes: int) -> bytes:
     if not path.is_file():
         raise _refuse(
             path,
@@ -97,10 +147,16 @@ def _bytes(path: Path) -> bytes:
             "the file name may not contain '#'; rename the file.",
             "de bestandsnaam mag geen '#' bevatten; hernoem het bestand.",
         )
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise _refuse(path, f"cannot be read ({err.strerror}).", f"kan niet worden gelezen ({err.strerror}).") from None
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise _refuse(
+            path,
+            f"the file is {_mb(size)}, above the limit of {_mb(max_bytes)}. Split the letter, or raise "
+            "the limit (RAG_LIMITS_FILE_BYTES).",
+            f"het bestand is {_mb(size)}, meer dan de grens van {_mb(max_bytes)}. Splits de brief, of laat "
+            "de beheerder de grens verhogen (RAG_LIMITS_FILE_BYTES).",
+        )
+    data = path.read_bytes()
     if not data.strip():
         raise _refuse(
             path,
@@ -110,14 +166,14 @@ def _bytes(path: Path) -> bytes:
     return data
 
 
-def _draft(path: Path, data: bytes) -> tuple[Draft, dict]:
+def _draft(path: Path, data: bytes, max_pages: int) -> tuple[Draft, dict]:
     """The draft of the file by its format, and the metadata the document itself holds."""
     suffix = path.suffix.lower()
-    title = _fallback_title(path.stem)
+    title = _fallback_title(letter_id(path.name))
     if suffix == ".pdf":
         from rag.ingest.pdf import draft_pdf
 
-        return draft_pdf(path, data, title), {}
+        return draft_pdf(path, data, title, max_pages), {}
     if suffix == ".xml":
         from rag.ingest.kst_xml import draft_xml
 
@@ -163,7 +219,7 @@ def _apply(draft: Draft, official: dict, sidecar: dict, source: str, letter_id: 
         draft = dataclasses.replace(draft, dossier=draft.dossier or parsed[0], number=draft.number or parsed[1])
     if not draft.identifier and draft.dossier and draft.number:
         draft = dataclasses.replace(draft, identifier=provenance.identifier(draft.dossier, draft.number))
-    return dataclasses.replace(draft, date=date or _title_date(draft.title))
+    return dataclasses.replace(draft, date=date or _title_date(draft.title, source))
 
 
 def _official_metadata(path: Path) -> dict:
@@ -221,6 +277,23 @@ def _skip_reason(path: Path, letters: set[tuple[Path, str]]) -> str | None:
 
 
 def _decode(path: Path, data: bytes) -> str:
+    """UTF-8 (with or without BOM) or UTF-16/32 with a BOM (Word and Windows export it);
+    stray NUL and other control characters are dropped, many of them refuse the file."""
+    for bom, codec in (
+        (b"\xff\xfe\x00\x00", "utf-32"),
+        (b"\x00\x00\xfe\xff", "utf-32"),
+        (b"\xff\xfe", "utf-16"),
+        (b"\xfe\xff", "utf-16"),
+    ):
+        if data.startswith(bom):
+            try:
+                return _controls(path, data.decode(codec))
+            except UnicodeDecodeError as err:
+                raise _refuse(
+                    path,
+                    f"broken {codec.upper()} text (at byte {err.start}). Save it as UTF-8.",
+                    f"beschadigde {codec.upper()}-tekst (bij byte {err.start}). Sla het op als UTF-8.",
+                ) from None
     if b"\x00" in data[:4096]:
         raise _refuse(
             path, "this is binary data, not text. " + _AS_TEXT, "dit zijn binaire gegevens, geen tekst. " + _ALS_TEKST
@@ -233,20 +306,31 @@ def _decode(path: Path, data: bytes) -> str:
             f"not UTF-8 text (byte 0x{data[err.start]:02x} at position {err.start}). Save it as UTF-8.",
             f"geen UTF-8-tekst (byte 0x{data[err.start]:02x} op positie {err.start}). Sla het op als UTF-8.",
         ) from None
-    controls = sum(1 for c in text if ord(c) < 32 and c not in "\n\r\t\f")
+    return _controls(path, text)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def _controls(path: Path, text: str) -> str:
+    """The text without control characters (NUL and the like); refused if they are many."""
+    controls = len(_CONTROL.findall(text))
     if controls > max(3, len(text) // 100):
         raise _refuse(
             path,
             "looks like binary data, not text. " + _AS_TEXT,
             "lijkt op binaire gegevens, geen tekst. " + _ALS_TEKST,
         )
-    return text
+    return _CONTROL.sub("", text) if controls else text
 
 
 def _sidecar(path: Path) -> dict:
     """Metadata from an optional <stem>.json beside the letter: title, date, kamerstuk, url."""
     side = path.with_suffix(".json")
-    if not side.is_file():
+    try:
+        if not side.is_file():
+            return {}
+    except OSError:  # the sidecar's name would be too long: then there is none
         return {}
     try:
         meta = json.loads(side.read_text(encoding="utf-8"))
@@ -278,13 +362,27 @@ def _sidecar_date(meta: dict, source: str) -> dt.date | None:
         ) from None
 
 
-def _title_date(title: str) -> dt.date | None:
+def _title_date(title: str, source: str = "") -> dt.date | None:
     """The last Dutch date in the title ('11 en 12 juli 2023')."""
     found = _DATE.findall(title)
     if not found:
         return None
     day, month, year = found[-1]
-    return dt.date(int(year), MONTHS.index(month.lower()) + 1, int(day))
+    try:
+        return dt.date(int(year), MONTHS.index(month.lower()) + 1, int(day))
+    except ValueError:
+        date = f"{day} {month} {year}"
+        raise _refuse(
+            source or title,
+            f"the title holds the date '{date}', which does not exist. Correct the title, or give the date in a "
+            'sidecar .json beside the letter ({"date": "YYYY-MM-DD"}).',
+            f"de titel bevat de datum '{date}', die niet bestaat. Verbeter de titel, of geef de datum in een "
+            '.json-bestand naast de brief ({"date": "JJJJ-MM-DD"}).',
+        ) from None
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f} MB"
 
 
 def _fallback_title(letter_id: str) -> str:

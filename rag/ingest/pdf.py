@@ -16,12 +16,12 @@ from rag.ingest.refusal import refuse as _refuse
 from rag.ingest.text import draft_text
 
 
-def draft_pdf(path: Path, data: bytes, fallback_title: str) -> Draft:
+def draft_pdf(path: Path, data: bytes, fallback_title: str, max_pages: int = 500) -> Draft:
     """The draft of a PDF letter, each paragraph with its page."""
-    return draft_text(pdf_text(path, data), fallback_title, pages=True)
+    return draft_text(pdf_text(path, data, max_pages), fallback_title, pages=True)
 
 
-def pdf_text(path: Path, data: bytes) -> str:
+def pdf_text(path: Path, data: bytes, max_pages: int = 500) -> str:
     """Extract a PDF's text page by page, in the layout the .txt letters have: blank lines
     between paragraphs (pypdf's layout mode keeps vertical gaps), a form feed between pages."""
     try:
@@ -31,6 +31,14 @@ def pdf_text(path: Path, data: bytes) -> str:
                 path,
                 "the PDF is encrypted. Save an unencrypted copy and add that.",
                 "de PDF is versleuteld. Sla een onversleutelde kopie op en voeg die toe.",
+            )
+        if len(reader.pages) > max_pages:
+            raise _refuse(
+                path,
+                f"the PDF has {len(reader.pages)} pages, above the limit of {max_pages}. Split it, or raise the "
+                "limit (RAG_LIMITS_PAGES).",
+                f"de PDF heeft {len(reader.pages)} pagina's, meer dan de grens van {max_pages}. Splits hem, of laat "
+                "de beheerder de grens verhogen (RAG_LIMITS_PAGES).",
             )
         pages = [page.extract_text(extraction_mode="layout") or "" for page in reader.pages]
     except CorpusError:

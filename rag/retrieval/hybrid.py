@@ -101,9 +101,16 @@ def rrf(rankings: Sequence[Sequence[Hit]], k: int = 60, weights: Sequence[float]
 
 
 def filter_mask(index: Index, settings: RetrievalSettings) -> np.ndarray | None:
-    """A mask of the passages the filters allow (letters, dossiers, vergaderjaren, date range),
-    or None for all. A letter in several dossiers passes a filter on any of them."""
-    if not (settings.letters or settings.dossiers or settings.vergaderjaren or settings.date_from or settings.date_to):
+    """A mask of the passages the filters allow (letters, dossiers, vergaderjaren, date range, no
+    uploads), or None for all. A letter in several dossiers passes a filter on any of them."""
+    if not (
+        settings.letters
+        or settings.dossiers
+        or settings.vergaderjaren
+        or settings.date_from
+        or settings.date_to
+        or settings.exclude_uploads
+    ):
         return None
     dossiers = {lid for lid, l in index.letters.items() if {l.dossier, *l.also} & set(settings.dossiers)}
     years = {lid for lid, l in index.letters.items() if l.vergaderjaar in settings.vergaderjaren}
@@ -114,6 +121,8 @@ def filter_mask(index: Index, settings: RetrievalSettings) -> np.ndarray | None:
         if settings.dossiers and p.letter_id not in dossiers:
             return False
         if settings.vergaderjaren and p.letter_id not in years:
+            return False
+        if settings.exclude_uploads and p.origin.upload:
             return False
         if (settings.date_from or settings.date_to) and p.letter_date is None:
             return False

@@ -121,3 +121,17 @@ def test_run_an_evaluation_set_from_the_eval_tab(page: Page, shot, tmp_path) -> 
     shot(page, "07-eval-rows")
     open_tab(page, "Grafieken")
     expect(page.locator("#eval-plots img").first).to_be_visible()
+
+
+def test_the_question_is_shown_as_text_and_fetches_nothing(page: Page) -> None:
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url) if "tracker" in r.url else None)
+    question = f"{MILITARY_AID} ![x](http://127.0.0.1:9/tracker.png) en *vet* http://x.example/a_b.png)"
+    turn = page.locator("#chat [data-testid='bot']").count()
+    page.locator("#question textarea").fill(question)
+    page.locator("#send").click()
+    expect(page.locator(f'#sources .sources[data-turn="{turn}"]')).to_have_count(1, timeout=30_000)  # answered
+    shown = page.locator("#chat [data-testid='user']").last
+    expect(shown).to_have_text(question)  # exactly, no stray backslash, no link, no image
+    assert shown.locator("img").count() == 0 and shown.locator("a").count() == 0
+    assert not fetched, fetched
