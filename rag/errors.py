@@ -32,5 +32,7 @@ class LLMError(RagError):
 
 class FetchError(RagError):
     """The official repository (or the one configured) cannot be searched or read."""
+
+
 class QuestionError(RagError):
     """A question is empty or longer than the limit."""

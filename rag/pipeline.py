@@ -16,7 +16,7 @@ from rag.answer.reader import load_model
 from rag.answer.words import vocabulary
 from rag.embedding.embedders import load_embedder
 from rag.errors import CorpusError, IndexError_
-from rag.ingest import chunking, corpus
+from rag.ingest import corpus
 from rag.retrieval.hybrid import retrieve, with_sentences
 from rag.settings import AnswerSettings, LimitsSettings, Settings
 from rag.store.index import MANIFEST, Index

@@ -57,7 +57,9 @@ def test_footnote_markers_in_an_answer_are_superscripts_and_numbers_are_not() ->
     assert "geleverd.<sup>3</sup> <a" in out and "NAVO-landen<sup>1</sup> tekenden" in out
     assert "1,9 miljard" in out and "in 2014" in out and "G7" in out and "F-16" in out
     assert out.count("<sup>") == 2
-    assert render.answer_markdown("Zo besloot de NAVO.4 [1]").startswith('<div class="answer">Zo besloot de NAVO.<sup>4</sup> ')
+    assert render.answer_markdown("Zo besloot de NAVO.4 [1]").startswith(
+        '<div class="answer">Zo besloot de NAVO.<sup>4</sup> '
+    )
     assert "<sup>" not in render.answer_markdown("Zie punt a2 en artikel 5 [1]")
 
 

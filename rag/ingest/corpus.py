@@ -235,13 +235,21 @@ def _official_metadata(path: Path) -> dict:
 
 def _metadata_path(path: Path) -> Path | None:
     named = path.with_name(path.stem + ".metadata.xml")
-    if named.is_file():
+    if _is_file(named):
         return named
     shared = path.with_name("metadata.xml")
     if shared.is_file() and path.name != "metadata.xml":
         others = [p for p in path.parent.iterdir() if p.suffix.lower() in SUFFIXES and not _is_metadata(p)]
         return shared if others == [path] else None
     return None
+
+
+def _is_file(path: Path) -> bool:
+    """Whether a file is there; a name too long for the file system names none."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _metadata_bytes(path: Path) -> bytes:
@@ -327,10 +335,7 @@ def _controls(path: Path, text: str) -> str:
 def _sidecar(path: Path) -> dict:
     """Metadata from an optional <stem>.json beside the letter: title, date, kamerstuk, url."""
     side = path.with_suffix(".json")
-    try:
-        if not side.is_file():
-            return {}
-    except OSError:  # the sidecar's name would be too long: then there is none
+    if not _is_file(side):  # also when the sidecar's name would be too long: then there is none
         return {}
     try:
         meta = json.loads(side.read_text(encoding="utf-8"))
