@@ -64,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, help="passages the answer uses (metrics look at the top 10 regardless)")
     p.add_argument("--no-baselines", action="store_true", help="evaluate only our pipeline")
 
+    p = command("compact", _compact, "Rebuild the vector index as one segment without removed passages.")
+
     p = command("remove", _remove, "Remove a letter and its passages from the index.")
     p.add_argument("letter_id")
 
@@ -79,7 +81,16 @@ def _parser() -> argparse.ArgumentParser:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     paths = args.paths or [settings.corpus_dir]
     bar = None if args.quiet else _ProgressBar()
-    _, report = pipeline.build_index(settings, paths, rebuild=args.rebuild, on_progress=bar)
+    try:
+        _, report = pipeline.build_index(settings, paths, rebuild=args.rebuild, on_progress=bar)
+    except KeyboardInterrupt:
+        if bar:
+            bar.close()
+        print(
+            "rag: interrupted; the letters committed so far are kept. Run the same command to continue.",
+            file=sys.stderr,
+        )
+        return 130
     if bar:
         bar.close()
     for name, ids in (("added", report.added), ("updated", report.updated), ("unchanged", report.unchanged)):
@@ -152,6 +163,17 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _compact(args: argparse.Namespace, settings: Settings) -> int:
+    index = pipeline.open_index(settings)
+    compact = getattr(index.store, "compact", None)
+    if compact is None:
+        print("compact: this store compacts itself")
+        return 0
+    compact()
+    print(f"compacted: {len(index.passages)} passages")
+    return 0
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import importlib.util
 
@@ -197,9 +219,10 @@ class _ProgressBar:
     def __call__(self, letter_id: str, done: int, total: int) -> None:
         from tqdm import tqdm
 
-        if self._bar is None:
+        if self._bar is None:  # tqdm shows passages/s and the ETA
             self._bar = tqdm(total=total, unit="passage", file=sys.stderr, desc="embedding")
-        self._bar.set_postfix_str(letter_id)
+        self._bar.total = total  # the total is estimated until every letter is chunked
+        self._bar.set_postfix_str(letter_id, refresh=False)
         self._bar.update(done - self._bar.n)
 
     def close(self) -> None:

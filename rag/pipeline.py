@@ -4,38 +4,41 @@ build_index() turns letter files into an index; ask() turns a question into an A
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from rag.ingest import chunking
-from rag.ingest import corpus
 from rag.answer.extractive import compose, pieces, resolve_follow_up
-from rag.embedding.embedders import CachedEmbedder, load_embedder
+from rag.answer.words import vocabulary
+from rag.embedding.embedders import CachedEmbedder, Embedder, load_embedder
 from rag.errors import CorpusError, IndexError_
+from rag.ingest import chunking, corpus
 from rag.retrieval.hybrid import retrieve
 from rag.settings import Settings
 from rag.store.index import MANIFEST, Index
-from rag.types import Answer, IngestReport, Letter
-from rag.answer.words import vocabulary
+from rag.types import Answer, IngestReport, Letter, Passage
 
 # (letter id, passages embedded so far, passages to embed in all) while ingesting
 OnProgress = Callable[[str, int, int], None]
 
 
-def open_index(settings: Settings, create: bool = False) -> Index:
+def open_index(settings: Settings, create: bool = False, embedder: Embedder | None = None) -> Index:
     """Load the index at settings.index_dir (with its embedder); an empty one if create."""
-    embedder = load_embedder(settings.embedding)
+    embedder = embedder or load_embedder(settings.embedding)
     if create and not (settings.index_dir / MANIFEST).exists():
-        return Index(settings.index_dir, embedder, settings.chunking)
-    return Index.load(settings.index_dir, embedder, settings.chunking)
+        return Index(settings.index_dir, embedder, settings.chunking, settings.store)
+    return Index.load(settings.index_dir, embedder, settings.chunking, settings.store)
 
 
 def ensure_index(settings: Settings, on_progress: OnProgress | None = None) -> Index:
     """The index for answering questions (its lazy parts built), from settings.corpus_dir first
     if there is none yet."""
     if not (settings.index_dir / MANIFEST).exists():
-        index, report = build_index(settings, [settings.corpus_dir], on_progress=on_progress)
+        index, report = build_index(
+            settings, [settings.corpus_dir], on_progress=on_progress, index=open_index(settings, create=True)
+        )
         if not index.letters:
             reasons = "; ".join(f"{f}: {why}" for f, why in report.refused) or "no .txt or .pdf files"
             raise IndexError_(f"Could not build an index from {settings.corpus_dir}: {reasons}")
@@ -50,19 +53,46 @@ def build_index(
     on_progress: OnProgress | None = None,
     index: Index | None = None,
 ) -> tuple[Index, IngestReport]:
-    """Add letter files (and folders of them) to the index and save it.
+    """Add letter files (and folders of them) to the index, committing every
+    `settings.ingest.batch_letters` letters: an interrupted ingest continues where it
+    stopped when run again. Embeds with `settings.ingest.threads` threads.
 
     Bad files are refused with their reason and the good ones still added; what was
-    stored before is never lost (the index is saved only after all embedding succeeded).
+    stored before is never lost. A rebuild goes to a folder beside the index and replaces
+    it only when complete (run it again after a crash and it continues there).
     """
-    if index is None:
-        index = (
-            Index(settings.index_dir, load_embedder(settings.embedding), settings.chunking)
-            if rebuild
-            else open_index(settings, create=True)
-        )
     letters, refused = read_letters(paths)
+    if index is None:
+        embedder = load_embedder(dataclasses.replace(settings.embedding, threads=settings.ingest.threads))
+        if rebuild and not settings.store:
+            return _rebuild(settings, letters, refused, embedder, on_progress)
+        index = open_index(settings, create=True, embedder=embedder)
+        if rebuild:
+            for letter_id in list(index.letters):  # a Milvus store: start over in place
+                index.remove(letter_id)
     report = add_letters(settings, index, letters, on_progress, save=bool(rebuild))
+    return index, dataclasses.replace(report, refused=tuple(refused))
+
+
+def _rebuild(
+    settings: Settings, letters: list[Letter], refused: list, embedder: Embedder, on_progress: OnProgress | None
+) -> tuple[Index, IngestReport]:
+    """Build a new index beside the old one, then swap the folders (uploads move along)."""
+    target = settings.index_dir
+    staging = target.with_name(target.name + ".rebuild")
+    fresh = Index(staging, embedder, settings.chunking)
+    report = add_letters(dataclasses.replace(settings, index_dir=staging), fresh, letters, on_progress, save=True)
+    fresh.close()
+    if (target / "uploads").is_dir():
+        shutil.move(str(target / "uploads"), str(staging / "uploads"))
+    if target.exists():
+        old = target.with_name(f"{target.name}.old-{time.time_ns()}")
+        os.rename(target, old)
+        os.rename(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(staging, target)
+    index = Index.load(target, embedder, settings.chunking)
     return index, dataclasses.replace(report, refused=tuple(refused))
 
 
@@ -73,28 +103,53 @@ def add_letters(
     on_progress: OnProgress | None = None,
     save: bool = False,
 ) -> IngestReport:
-    """Embed the new and changed letters into the index and save it (also when `save`, as
-    long as it holds something); unchanged letters cost nothing."""
-    added: list[str] = []
-    updated: list[str] = []
-    todo = [l for l in letters if l.id not in index.letters or index.letters[l.id].sha256 != l.sha256]
-    unchanged = [l.id for l in letters if l.id not in {t.id for t in todo}]
-    pieces = {l.id: chunking.passages(l, settings.chunking) for l in todo}
-    total = sum(len(ps) + sum(len(chunking.sentence_units(p)) for p in ps) for ps in pieces.values())
-    done = 0
-    for letter in todo:
-        (updated if letter.id in index.letters else added).append(letter.id)
-
-        def step(n: int, letter_id: str = letter.id) -> None:
-            nonlocal done
-            done += n
-            if on_progress:
-                on_progress(letter_id, done, total)
-
-        index.add(letter, pieces[letter.id], step)
-    if (todo or save) and index.letters:  # never store an index that holds nothing
+    """Embed the new and changed letters into the index, committing them in batches (and
+    also when `save`, as long as it holds something); unchanged letters cost nothing."""
+    stored = index.letter_hashes()
+    todo = [l for l in letters if stored.get(l.id) != l.sha256]
+    updated = tuple(l.id for l in todo if l.id in stored)
+    added = tuple(l.id for l in todo if l.id not in stored)
+    unchanged = tuple(l.id for l in letters if stored.get(l.id) == l.sha256)
+    progress = _Progress(on_progress, todo)
+    batch = max(1, settings.ingest.batch_letters)
+    for start in range(0, len(todo), batch):
+        for letter in todo[start : start + batch]:
+            parts = chunking.passages(letter, settings.chunking)
+            index.add(letter, parts, progress.step(letter, parts))
         index.save()
-    return IngestReport(tuple(added), tuple(updated), tuple(unchanged))
+    if todo:
+        compact = getattr(index.store, "compact", None)
+        if compact and getattr(index.store, "segment_count", lambda: 0)() > settings.ingest.compact_segments:
+            compact()
+    elif save and index.letters:  # never store an index that holds nothing
+        index.save()
+    return IngestReport(added, updated, unchanged)
+
+
+class _Progress:
+    """Progress in passages: each embedded text of a letter counts as its share of the letter's
+    passages; the total is counted as letters are chunked (estimated for the rest)."""
+
+    def __init__(self, on_progress: OnProgress | None, todo: Sequence[Letter]) -> None:
+        self.on_progress, self.letters, self.chunked, self.passages = on_progress, len(todo), 0, 0
+        self.done = 0.0
+
+    def step(self, letter: Letter, parts: Sequence[Passage]) -> Callable[[int], None] | None:
+        """The embedder's progress callback for this letter's texts."""
+        if self.on_progress is None:
+            return None
+        self.chunked += 1
+        self.passages += len(parts)
+        texts = len(parts) + sum(len(chunking.sentence_units(p)) for p in parts)
+        share = len(parts) / max(texts, 1)
+        total = round(self.passages / self.chunked * self.letters)
+        callback = self.on_progress
+
+        def advance(n: int) -> None:
+            self.done += n * share
+            callback(letter.id, min(round(self.done), total), total)
+
+        return advance
 
 
 def read_letters(paths: Sequence[Path], dutch: bool = False) -> tuple[list[Letter], list[tuple[str, str]]]:
@@ -143,8 +198,7 @@ def answer_context(index: Index) -> tuple[set[str], CachedEmbedder]:
 
 
 def warm(index: Index) -> Index:
-    """Build the index's lazy parts now (BM25, vocabulary, sentence vectors), not in a question."""
-    _ = index.lexical
+    """Build the index's lazy parts now (vocabulary, sentence vectors), not in a question."""
     answer_context(index)
     return index
 

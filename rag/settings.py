@@ -1,5 +1,5 @@
 """One frozen Settings with nested parts. Defaults live here; environment variables
-override them: RAG_INDEX, RAG_CORPUS, and RAG_<PART>_<FIELD> for every field below
+override them: RAG_INDEX, RAG_CORPUS, RAG_STORE, and RAG_<PART>_<FIELD> for every field below
 (e.g. RAG_EMBEDDING_MODEL, RAG_RETRIEVAL_K, RAG_ANSWER_MODE)."""
 
 from __future__ import annotations
@@ -42,6 +42,14 @@ class RetrievalSettings:
     letters: tuple[str, ...] = ()  # restrict to these letter ids
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+    dossier: str = ""  # restrict to the letters of this dossier (kamerstuk number, e.g. "21501-20")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    threads: int = 2  # embedding threads for `rag ingest` (both cores); serving uses embedding.threads
+    batch_letters: int = 50  # letters committed at a time: a crash or Ctrl-C loses at most one batch
+    compact_segments: int = 8  # after an ingest, rebuild the ANN index as one once it has more segments
 
 
 @dataclass(frozen=True)
@@ -61,9 +69,11 @@ class AnswerSettings:
 class Settings:
     index_dir: Path = Path("index")
     corpus_dir: Path = Path("corpus")
+    store: str = ""  # "" (FAISS + SQLite in index_dir), milvus://host:19530, or a milvus-lite .db file
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
 
     @classmethod
@@ -71,12 +81,13 @@ class Settings:
         """Defaults overridden by RAG_* environment variables."""
         env = os.environ if env is None else env
         parts: dict = {}
-        for part in ("embedding", "chunking", "retrieval", "answer"):
+        for part in ("embedding", "chunking", "retrieval", "ingest", "answer"):
             default = getattr(cls(), part)
             parts[part] = _override(default, env, f"RAG_{part.upper()}_")
         return cls(
             index_dir=Path(env.get("RAG_INDEX", "index")),
             corpus_dir=Path(env.get("RAG_CORPUS", "corpus")),
+            store=env.get("RAG_STORE", ""),
             **parts,
         )
 
