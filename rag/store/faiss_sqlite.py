@@ -280,5 +280,8 @@ class FaissSqliteStore:
         return len(self._passages.segments) + len(self._sentences.segments)
 
     def close(self) -> None:
+        if self._db is None:
+            return
         self.rollback()
         self._db.close()
+        self._db = None  # type: ignore[assignment]
