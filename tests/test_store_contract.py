@@ -15,36 +15,11 @@ import numpy as np
 import pytest
 from places import ROOT
 
-from rag.embedding.embedders import Embedder
 from rag.errors import IndexError_
-from rag.ingest import chunking
-from rag.settings import ChunkingSettings
-from rag.store.base import Store, Unit, Where
+from rag.store.base import Store, Where
 from rag.store.index import open_store
-from rag.types import Letter, Passage
 
 BACKENDS = ["faiss", "milvus"]
-Entry = tuple[Letter, list[Passage], np.ndarray, list[Unit], np.ndarray]
-
-
-def entry(letter: Letter, embedder: Embedder) -> Entry:
-    passages = chunking.passages(letter, ChunkingSettings())
-    units = [Unit(i, s, e) for i, p in enumerate(passages) for s, e in chunking.sentence_units(p)]
-    vectors = embedder.embed_passages(
-        [p.indexed_text for p in passages] + [letter.text[u.start : u.end] for u in units]
-    )
-    return letter, passages, vectors[: len(passages)], units, vectors[len(passages) :]
-
-
-@pytest.fixture(scope="module")
-def entries(letters: dict[str, Letter], embedder: Embedder) -> dict[str, Entry]:
-    """The two corpus letters embedded, and a third: Madrid again under another id, date and dossier."""
-    found = {lid: entry(letter, embedder) for lid, letter in letters.items()}
-    madrid = letters["navo-top-madrid-2022"]
-    copy = dataclasses.replace(madrid, id="kopie", date=dt.date(2024, 5, 1), kamerstuk="21501-20, nr. 9", sha256="x")
-    _, _, pv, units, uv = found[madrid.id]
-    found["kopie"] = (copy, chunking.passages(copy, ChunkingSettings()), pv, units, uv)
-    return found
 
 
 def uri_for(backend: str, place: Path) -> str:
@@ -70,7 +45,7 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[
         store.close()
 
 
-def filled(opener: Callable[[], Store], entries: dict[str, Entry], ids: tuple[str, ...]) -> Store:
+def filled(opener: Callable[[], Store], entries: dict, ids: tuple[str, ...]) -> Store:
     store = opener()
     for lid in ids:
         store.add(*entries[lid])

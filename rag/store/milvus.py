@@ -53,6 +53,7 @@ class MilvusStore:
         self._meta = self._read_meta()
         self._lock: object | None = None
         self._pending: list[str] = []
+        self._rows: dict[str, list[dict]] = {"passages": [], "sentences": [], "letters": []}
 
     # --- schema ---------------------------------------------------------------------
 
@@ -216,10 +217,11 @@ class MilvusStore:
             }
             for j, (u, v) in enumerate(zip(units, unit_vectors, strict=True))
         ]
-        for name, batch in (("passages", rows), ("sentences", sentences)):
-            for start in range(0, len(batch), 1000):
-                self._db.insert(self._name(name), batch[start : start + 1000])
-        self._db.insert(self._name("letters"), self._letter_rows(letter, len(passages)))
+        self._rows["passages"] += rows  # inserted in large batches at commit (or sooner, if many)
+        self._rows["sentences"] += sentences
+        self._rows["letters"] += self._letter_rows(letter, len(passages))
+        if len(self._rows["sentences"]) >= 20_000:
+            self._insert()
         self._meta["next_passage"], self._meta["next_sentence"] = first + len(rows), s_first + len(sentences)
 
     def _letter_rows(self, letter: Letter, passages: int) -> list[dict]:
@@ -253,6 +255,7 @@ class MilvusStore:
         if self._lock is None:
             return
         try:
+            self._insert()
             for kind in ("passages", "sentences", "letters"):
                 self._db.flush(self._name(kind))
             committed = self._meta["committed"]
@@ -266,6 +269,12 @@ class MilvusStore:
         self._pending = []
         self._release()
 
+    def _insert(self) -> None:
+        for kind, rows in self._rows.items():
+            for start in range(0, len(rows), 2000):
+                self._db.insert(self._name(kind), rows[start : start + 2000])
+        self._rows = {kind: [] for kind in self._rows}
+
     def _publish(self) -> None:
         """The commit point: the meta row names the new batch (and the letters it removes)."""
         self._write_meta(self._meta)
@@ -273,6 +282,7 @@ class MilvusStore:
     def rollback(self) -> None:
         """Drop staged changes (their rows stay invisible and the next writer deletes them)."""
         self._pending = []
+        self._rows = {kind: [] for kind in self._rows}
         self._meta = self._read_meta()
         self._release()
 
