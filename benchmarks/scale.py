@@ -100,15 +100,25 @@ def measure(backend: str, size: int) -> dict:
     clock = time.perf_counter()
     seeds, (folder, uri) = Seeds(), place(backend, size)
     started = time.perf_counter()
-    index = Index(folder, GivenVectors(seeds.questions, seeds.query_vectors), ChunkingSettings(), open_store(uri, folder, 384))
+    index = Index(
+        folder, GivenVectors(seeds.questions, seeds.query_vectors), ChunkingSettings(), open_store(uri, folder, 384)
+    )
     settings = RetrievalSettings()
     retrieve(seeds.questions[0], index, settings)
     load_s = time.perf_counter() - started
     since_2020 = dataclasses.replace(settings, date_from=dt.date(2020, 1, 1))
     one_letter = dataclasses.replace(settings, letters=("brief-0000123",))
-    times = {name: _latencies(index, seeds.questions, s) for name, s in (("all", settings), ("date", since_2020), ("letter", one_letter))}
+    times = {
+        name: _latencies(index, seeds.questions, s)
+        for name, s in (("all", settings), ("date", since_2020), ("letter", one_letter))
+    }
     truth = np.load(folder / "truth.npy")
-    recall = np.mean([len({k for k, _ in index.store.dense_search(v, 10)} & set(truth[i].tolist())) / 10 for i, v in enumerate(seeds.query_vectors)])
+    recall = np.mean(
+        [
+            len({k for k, _ in index.store.dense_search(v, 10)} & set(truth[i].tolist())) / 10
+            for i, v in enumerate(seeds.query_vectors)
+        ]
+    )
     new = seeds.letter(size // PER_LETTER + 7)
     started = time.perf_counter()
     index.store.add(*new)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,8 @@ from rag.types import Letter, Paragraph, Passage
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache"
-PER_LETTER, PER_PASSAGE, REAL = 10, 5, 10_000
+PER_LETTER, PER_PASSAGE = 10, 5
+REAL = int(os.environ.get("SCALE_REAL", "10000"))  # passages with real vectors (smaller: a quick trial run)
 Entry = tuple[Letter, list[Passage], np.ndarray, list[Unit], np.ndarray]
 
 
@@ -94,7 +96,7 @@ class Seeds:
         first = number * PER_LETTER
         texts = [self.text(first + i) for i in range(PER_LETTER)]
         text = "\n\n".join(texts)
-        date = dt.date(1995, 1, 1) + dt.timedelta(days=number * 7 % 11_000)
+        date = dt.date(1995, 1, 1) + dt.timedelta(days=number * 7919 % 11_000)  # 1995-2025, any size
         lid = f"brief-{number:07d}"
         paragraphs, passages, units, sentence_ids = [], [], [], []
         start = 0

@@ -34,6 +34,26 @@ from rag.types import Letter, Passage
 DB = "store.sqlite"
 
 
+class Column:
+    """A numpy array that grows at the end in amortised constant time."""
+
+    def __init__(self, values: np.ndarray, dtype: type) -> None:
+        self._data = np.array(values, dtype=dtype)
+        self.n = len(self._data)
+
+    def extend(self, values: np.ndarray) -> None:
+        if self.n + len(values) > len(self._data):
+            grown = np.zeros(max(2 * len(self._data), self.n + len(values), 1024), dtype=self._data.dtype)
+            grown[: self.n] = self._data[: self.n]
+            self._data = grown
+        self._data[self.n : self.n + len(values)] = values
+        self.n += len(values)
+
+    @property
+    def array(self) -> np.ndarray:
+        return self._data[: self.n]
+
+
 class FaissSqliteStore:
     """Letters, passages and sentence units in a folder; see the module docstring."""
 
@@ -55,9 +75,9 @@ class FaissSqliteStore:
         self._sentences = Vectors(self.folder, "sentences", self.dim, s_count, tables.segments(self._db, "sentences"))
         self._letter_of = Rows(self.folder / "passages.i32", 1, p_count, np.int32)
         self._owner_of = Rows(self.folder / "sentences.i32", 1, s_count, np.int32)
-        self._owners = np.array(self._owner_of.view()[:, 0], dtype=np.int64)
-        self._letters_of = np.array(self._letter_of.view()[:, 0], dtype=np.int64)
-        self._alive = np.ones(p_count, dtype=bool)
+        self._owners_col = Column(self._owner_of.view()[:, 0], np.int64)
+        self._letters_col = Column(self._letter_of.view()[:, 0], np.int64)
+        self._alive_col = Column(np.ones(p_count, dtype=bool), bool)
         self._alive[[k for k in tables.deleted(self._db) if k < p_count]] = False
         self._meta = meta
         self.letter.cache_clear()
@@ -107,9 +127,9 @@ class FaissSqliteStore:
         self._letter_of.append(np.full((len(passages), 1), num, np.int32), first)
         self._owner_of.append(owners, s_first)
         self._letter_of.count, self._owner_of.count = self._passages.count, self._sentences.count
-        self._letters_of = np.concatenate([self._letters_of, np.full(len(passages), num)])
-        self._owners = np.concatenate([self._owners, owners[:, 0].astype(np.int64)])
-        self._alive = np.concatenate([self._alive, np.ones(len(passages), bool)])
+        self._letters_col.extend(np.full(len(passages), num))
+        self._owners_col.extend(owners[:, 0])
+        self._alive_col.extend(np.ones(len(passages), bool))
         self.letter.cache_clear()
 
     def remove(self, letter_id: str) -> None:
@@ -135,11 +155,28 @@ class FaissSqliteStore:
                     )
                     vectors.use([*vectors.segments, segment])
             tables.set_meta(self._db, self._counts_meta())
+            for rows in self._files():
+                rows.sync()  # the rows are on disk before the commit names them
             self._publish()
         except BaseException:
             self.rollback()
             raise
         self._release()
+
+    def _files(self) -> list[Rows]:
+        return [self._passages.rows, self._sentences.rows, self._letter_of, self._owner_of]
+
+    @property
+    def _alive(self) -> np.ndarray:
+        return self._alive_col.array
+
+    @property
+    def _owners(self) -> np.ndarray:
+        return self._owners_col.array
+
+    @property
+    def _letters_of(self) -> np.ndarray:
+        return self._letters_col.array
 
     def _publish(self) -> None:
         """The commit point: before it nothing of this change is visible, after it all."""
@@ -151,6 +188,8 @@ class FaissSqliteStore:
             return
         with contextlib.suppress(Exception):
             self._db.execute("ROLLBACK")
+        for rows in self._files():
+            rows.forget()
         self._load()
         self._release()
 

@@ -21,6 +21,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import faiss
 import numpy as np
@@ -45,6 +46,7 @@ class Rows:
     def __init__(self, path: Path, dim: int, count: int, dtype: type = np.float16) -> None:
         self.path, self.dim, self.count, self.dtype = path, dim, count, np.dtype(dtype)
         self._map: np.ndarray | None = None
+        self._handle: BinaryIO | None = None
 
     def view(self) -> np.ndarray:
         """The committed rows, memory-mapped (re-mapped when the file has grown)."""
@@ -57,15 +59,27 @@ class Rows:
         return self._map[: self.count]
 
     def append(self, vectors: np.ndarray, at: int) -> None:
-        """Write rows at..at+len(vectors) and flush them to disk (before the commit names them)."""
-        data = np.ascontiguousarray(vectors, dtype=self.dtype)
-        with open(self.path, "r+b" if self.path.exists() else "w+b") as handle:
-            handle.seek(at * self.dim * self.dtype.itemsize)
-            handle.write(data.tobytes())
-            handle.truncate()
-            handle.flush()
-            os.fsync(handle.fileno())
-        self._map = None
+        """Write rows at..at+len(vectors) (readable at once; durable after sync())."""
+        if self._handle is None:
+            self._handle = open(self.path, "r+b" if self.path.exists() else "w+b")  # noqa: SIM115 - until sync()
+        self._handle.seek(at * self.dim * self.dtype.itemsize)
+        self._handle.write(np.ascontiguousarray(vectors, dtype=self.dtype).tobytes())
+        self._handle.flush()
+
+    def sync(self) -> None:
+        """Cut the file after the last row and fsync it: what a commit does before naming the rows."""
+        if self._handle is not None:
+            self._handle.truncate(self.count * self.dim * self.dtype.itemsize)
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            self._handle = None
+
+    def forget(self) -> None:
+        """Close the file without syncing (a rollback)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
     def get(self, keys: np.ndarray | Sequence[int]) -> np.ndarray:
         """float32 vectors of these keys."""
@@ -194,7 +208,7 @@ def _search(ann: faiss.Index, query: np.ndarray, k: int, selector: faiss.IDSelec
 
 
 def _read(path: Path) -> faiss.Index:
-    return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+    return faiss.read_index(str(path))  # into memory: IVF search over a memory map is ~100x slower
 
 
 def _flat(dim: int) -> faiss.Index:
