@@ -43,7 +43,7 @@ def test_ann_segments_give_exact_results_and_skip_removed_and_filtered_keys(
     tmp_path: Path, entries, embedder, small_segments
 ) -> None:  # type: ignore[no-untyped-def]
     store = FaissSqliteStore(tmp_path, 384)
-    for e in [entries["navo-top-vilnius-2023"], *copies(entries, 3)]:
+    for e in [entries["navo-top-vilnius-2023"], *copies(entries, 3)]:  # 30 + 3 x 33 passages
         store.add(*e)
         store.commit()
     assert store.segment_count() >= 4  # each commit turned its tail into a segment
@@ -58,6 +58,10 @@ def test_ann_segments_give_exact_results_and_skip_removed_and_filtered_keys(
     assert sorted(s for _, s in store.dense_search(query, 5)) == pytest.approx(sorted((rows @ query)[exact]), abs=2e-3)
     only = Where(letters=("madrid-1",))
     assert {p.letter_id for p in store.passages([k for k, _ in store.dense_search(query, 10, only)])} == {"madrid-1"}
+    assert list(tmp_path.glob("bm25-*"))  # BM25 of the segments' passages, saved beside them
+    words = store.passages([k for k, _ in store.lexical_search("pantserhouwitsers", 10)])
+    assert len(words) == 4 and all("pantserhouwitsers" in p.text for p in words)  # the 4 copies of Madrid
+    assert {p.letter_id for p in store.passages([k for k, _ in store.lexical_search("pantserhouwitsers", 10, only)])} == {"madrid-1"}
     assert {p.letter_id for p in store.passages([k for k, _, _ in store.sentence_search(query, 10, only)])} == {
         "madrid-1"
     }
@@ -66,8 +70,11 @@ def test_ann_segments_give_exact_results_and_skip_removed_and_filtered_keys(
     store = FaissSqliteStore(tmp_path, 384)  # reopened: segments from disk, deletion marks from SQLite
     found = store.passages([k for k, _ in store.dense_search(query, 60)])
     assert found and None not in found and "madrid-0" not in {p.letter_id for p in found}
+    lexical = store.passages([k for k, _ in store.lexical_search("pantserhouwitsers", 10)])
+    assert None not in lexical and {p.letter_id for p in lexical} == {"madrid-1", "madrid-2", "kopie"}
     before = [k for k, _ in store.dense_search(query, 10)]
     store.compact()
     assert store.segment_count() == 2 and len(list(tmp_path.glob("*.faiss"))) == 2
+    assert len(list(tmp_path.glob("bm25-*"))) == 1
     assert [k for k, _ in store.dense_search(query, 10)] == before
     store.close()

@@ -5,6 +5,7 @@
     passages.i32 / sentences.i32   the letter number of each passage key, the passage key of
                                    each sentence key (append-only; filters are masks over them)
     passages-*.faiss / sentences-*.faiss   ANN segments (IVF, 8-bit scalar quantisation)
+    bm25-*/               bm25s indexes over the passage segments' words (FTS5 covers the tail)
 
 A change appends rows to the .f16/.i32 files and stages SQLite rows; commit() writes any
 new ANN segment and then commits the SQLite transaction, which records the new row counts
@@ -26,9 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from rag.errors import IndexError_
-from rag.store import tables
+from rag.store import bm25, tables
 from rag.store.base import Span, Unit, Where
-from rag.store.vectors import Rows, Vectors
+from rag.store.lexical import stems
+from rag.store.vectors import Rows, Segment, Vectors
 from rag.types import Letter, Passage
 
 DB = "store.sqlite"
@@ -73,6 +75,7 @@ class FaissSqliteStore:
         self._generation = int(meta.get("generation", 0))
         self._passages = Vectors(self.folder, "passages", self.dim, p_count, tables.segments(self._db, "passages"))
         self._sentences = Vectors(self.folder, "sentences", self.dim, s_count, tables.segments(self._db, "sentences"))
+        self._bm25 = bm25.Bm25Segments(self.folder, tables.segments(self._db, "bm25"))
         self._letter_of = Rows(self.folder / "passages.i32", 1, p_count, np.int32)
         self._owner_of = Rows(self.folder / "sentences.i32", 1, s_count, np.int32)
         self._owners_col = Column(self._owner_of.view()[:, 0], np.int64)
@@ -93,9 +96,10 @@ class FaissSqliteStore:
         self._db.execute("BEGIN IMMEDIATE")
         self._load()
         named = {s.name for v in (self._passages, self._sentences) for s in v.segments}
-        for orphan in self.folder.glob("*.faiss"):  # segment files of a commit that crashed
+        named |= {s.name for s in self._bm25.segments}
+        for orphan in [*self.folder.glob("*.faiss"), *self.folder.glob("bm25-*")]:  # of a commit that crashed
             if orphan.name not in named:
-                orphan.unlink(missing_ok=True)
+                bm25.remove(self.folder, orphan.name) if orphan.is_dir() else orphan.unlink(missing_ok=True)
 
     def _release(self) -> None:
         if self._lock_file is not None:
@@ -150,10 +154,12 @@ class FaissSqliteStore:
             for kind, vectors in (("passages", self._passages), ("sentences", self._sentences)):
                 segment = vectors.new_segment(self._alive_of(kind), self._generation)
                 if segment is not None:
-                    self._db.execute(
-                        "INSERT INTO segments VALUES (?, ?, ?, ?)", (kind, segment.name, segment.lo, segment.hi)
-                    )
+                    self._record(kind, segment)
                     vectors.use([*vectors.segments, segment])
+                if segment is not None and kind == "passages":  # BM25 follows the passage segments
+                    words = self._bm25.build(self._db, segment.lo, segment.hi, self._generation)
+                    self._record("bm25", words)
+                    self._bm25.use([*self._bm25.segments, words])
             tables.set_meta(self._db, self._counts_meta())
             for rows in self._files():
                 rows.sync()  # the rows are on disk before the commit names them
@@ -199,14 +205,23 @@ class FaissSqliteStore:
         try:
             self._generation += 1
             old = [s.name for v in (self._passages, self._sentences) for s in v.segments]
+            old_words = [s.name for s in self._bm25.segments]
             self._db.execute("DELETE FROM segments")
             for kind, vectors in (("passages", self._passages), ("sentences", self._sentences)):
                 segment = vectors.merged(self._alive_of(kind), self._generation)
                 segments = [] if segment is None else [segment]
                 for s in segments:
-                    self._db.execute("INSERT INTO segments VALUES (?, ?, ?, ?)", (kind, s.name, s.lo, s.hi))
+                    self._record(kind, s)
                 vectors.use(segments)
+            words = (
+                [self._bm25.build(self._db, 0, self._passages.count, self._generation)] if self._passages.count else []
+            )
+            for s in words:
+                self._record("bm25", s)
+            self._bm25.use(words)
             tables.set_meta(self._db, self._counts_meta())
+            for rows in self._files():
+                rows.sync()
             self._publish()
         except BaseException:
             self.rollback()
@@ -214,6 +229,11 @@ class FaissSqliteStore:
         self._release()
         for name in old:
             (self.folder / name).unlink(missing_ok=True)
+        for name in old_words:
+            bm25.remove(self.folder, name)
+
+    def _record(self, kind: str, segment: Segment) -> None:
+        self._db.execute("INSERT INTO segments VALUES (?, ?, ?, ?)", (kind, segment.name, segment.lo, segment.hi))
 
     def _counts_meta(self) -> dict:
         return {
@@ -261,8 +281,19 @@ class FaissSqliteStore:
         return {k: (s, e) for k, s, e in self._db.execute(sql, list(keys))} if keys else {}
 
     def lexical_search(self, query: str, k: int, where: Where | None = None) -> list[tuple[int, float]]:
-        """(key, BM25) of the k best passages over Dutch-stemmed words (FTS5)."""
-        return tables.lexical(self._db, query, k, tables.letter_numbers(self._db, where) if where else None)
+        """(key, BM25) of the k best passages over Dutch-stemmed words: bm25s over the segments,
+        FTS5 over the tail after them (see bm25.py)."""
+        words = sorted(set(stems(query)))
+        if not words or k <= 0:
+            return []
+        mask = self._mask(where)
+        lo = self._bm25.segments[-1].hi if self._bm25.segments else 0
+        if where:  # the tail is small: take all its matches and filter them here
+            tail = [(s, key) for key, s in tables.lexical(self._db, words, None, lo) if key < len(mask) and mask[key]]  # type: ignore[arg-type]
+        else:
+            tail = [(s, key) for key, s in tables.lexical(self._db, words, k, lo)]
+        found = sorted(self._bm25.search(words, k, mask) + tail, key=lambda sk: (-sk[0], sk[1]))[:k]
+        return [(key, score) for score, key in found]
 
     # --- reading --------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rag import records
 from rag.store.base import Where, dossier_of
-from rag.store.lexical import stemmed, stems
+from rag.store.lexical import stemmed
 from rag.store.vectors import Segment
 from rag.types import Letter, Passage
 
@@ -118,18 +118,14 @@ def letter_numbers(db: sqlite3.Connection, where: Where) -> list[int]:
     return [n for (n,) in db.execute(" ".join(sql), args)]
 
 
-def lexical(db: sqlite3.Connection, query: str, k: int, letters: list[int] | None) -> list[tuple[int, float]]:
-    """(key, BM25 score) of the best k passages for the query's stems, among `letters` if given."""
-    words = sorted(set(stems(query)))
-    if not words or k <= 0:
+def lexical(db: sqlite3.Connection, words: Sequence[str], k: int | None, lo: int = 0) -> list[tuple[int, float]]:
+    """(key, BM25 score) of the passages with keys from `lo` holding any of the stemmed words,
+    best first: the best k, or all of them if k is None."""
+    if not words:
         return []
     match = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
-    sql = "SELECT rowid, -bm25(fts) AS score FROM fts WHERE fts MATCH ?"
-    args: list = [match]
-    if letters is not None:
-        sql += f" AND rowid IN (SELECT key FROM passages WHERE letter IN ({','.join('?' * len(letters))}))"
-        args += letters
-    rows = db.execute(sql + " ORDER BY score DESC, rowid LIMIT ?", [*args, k])
+    sql = "SELECT rowid, -bm25(fts) AS score FROM fts WHERE fts MATCH ? AND rowid >= ? ORDER BY score DESC, rowid"
+    rows = db.execute(sql + ("" if k is None else f" LIMIT {int(k)}"), (match, lo))
     return [(int(key), float(score)) for key, score in rows if score > 0]
 
 
