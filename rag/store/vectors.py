@@ -27,7 +27,9 @@ import faiss
 import numpy as np
 
 TAIL_MAX = 20_000  # vectors kept exact in memory before they become an ANN segment
-EXACT_LIMIT = 20_000  # a filter that leaves at most this many keys is scored exactly
+EXACT_LIMIT = (
+    4_000  # a filter that leaves at most this many keys is scored exactly (gathering more rows costs more than IVF)
+)
 NPROBE = 48  # IVF lists visited per search (recall ~0.98 at 1 M on real vectors, see README)
 
 
@@ -155,7 +157,7 @@ class Vectors:
         keys = keys[alive[lo:hi]] if len(alive) >= hi else keys
         segment = Segment(f"{self.name}-{lo}-{hi}-{generation}.faiss", lo, hi)
         index = _ivf(self.dim, len(keys))
-        sample = np.sort(np.random.default_rng(0).choice(keys, min(len(keys), 64 * index.nlist), replace=False))
+        sample = np.sort(np.random.default_rng(0).choice(keys, min(len(keys), 32 * index.nlist), replace=False))
         index.train(self.rows.get(sample) if len(sample) else np.zeros((1, self.dim), np.float32))
         for start in range(0, len(keys), 100_000):
             chunk = keys[start : start + 100_000]
@@ -184,13 +186,17 @@ class Vectors:
 
 def _ivf(dim: int, n: int) -> faiss.Index:
     nlist = max(1, min(4096, int(2 * math.sqrt(max(n, 1)))))
-    quantizer = faiss.IndexFlatIP(dim)
+    # many lists: find them through an HNSW graph over the centroids (adding millions of
+    # vectors costs minutes instead of an hour; the lists a query visits barely change)
+    quantizer = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT) if nlist >= 1024 else faiss.IndexFlatIP(dim)
     index = faiss.IndexIVFScalarQuantizer(
         quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
     )
     index.own_fields = True
     quantizer.this.disown()
     index.cp.min_points_per_centroid = 5  # small segments train on what they have
+    index.cp.niter = 12
+    index.clustering_index = faiss.IndexFlatIP(dim)  # k-means itself assigns exactly
     return index
 
 
