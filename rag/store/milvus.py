@@ -24,12 +24,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from pymilvus import DataType, Function, FunctionType, MilvusClient
+from pymilvus import MilvusClient
 
 from rag import records
 from rag.errors import IndexError_
 from rag.store.base import Span, Unit, Where, dossier_of
 from rag.store.lexical import stemmed
+from rag.store.milvus_schema import ensure_collections
 from rag.types import Letter, Passage
 
 PIECE = 16_000  # characters of a letter record per row (VARCHAR max is 65,535 bytes)
@@ -49,7 +50,7 @@ class MilvusStore:
         logging.getLogger("grpc._server").setLevel(logging.CRITICAL)  # ... and its in-process server logs why
         self._db = MilvusClient(address)
         self._lock_path = Path(address + ".lock") if self._lite else Path.home() / ".rag-milvus.lock"
-        self._ensure_collections()
+        ensure_collections(self._db, self._name, dim)
         self._meta = self._read_meta()
         self._lock: object | None = None
         self._pending: list[str] = []
@@ -59,68 +60,6 @@ class MilvusStore:
 
     def _name(self, kind: str) -> str:
         return f"{self._prefix}_{kind}"
-
-    def _ensure_collections(self) -> None:
-        for kind, build in (("passages", self._passages_schema), ("sentences", self._sentences_schema)):
-            if not self._db.has_collection(self._name(kind)):
-                schema, index = build()
-                self._db.create_collection(
-                    self._name(kind), schema=schema, index_params=index, consistency_level="Strong"
-                )
-        for kind in ("letters", "meta"):
-            if not self._db.has_collection(self._name(kind)):
-                schema = self._db.create_schema(auto_id=False)
-                schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=600)
-                schema.add_field("letter", DataType.VARCHAR, max_length=512)
-                schema.add_field("n", DataType.INT32)
-                schema.add_field("batch", DataType.INT64)
-                schema.add_field("value", DataType.VARCHAR, max_length=65_535)
-                schema.add_field("dummy", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field
-                index = self._db.prepare_index_params()
-                index.add_index("dummy", index_type="FLAT", metric_type="L2")
-                self._db.create_collection(
-                    self._name(kind), schema=schema, index_params=index, consistency_level="Strong"
-                )
-        for kind in ("passages", "sentences", "letters", "meta"):
-            self._db.load_collection(self._name(kind))  # after a crash milvus-lite opens them released
-
-    def _common(self, schema) -> None:  # type: ignore[no-untyped-def]
-        schema.add_field("key", DataType.INT64, is_primary=True)
-        schema.add_field("letter", DataType.VARCHAR, max_length=512)
-        schema.add_field("date", DataType.INT32)  # proleptic ordinal; 0 when undated
-        schema.add_field("dossier", DataType.VARCHAR, max_length=128)
-        schema.add_field("batch", DataType.INT64)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dim)
-
-    def _passages_schema(self):  # type: ignore[no-untyped-def]
-        schema = self._db.create_schema(auto_id=False)
-        self._common(schema)
-        schema.add_field("pid", DataType.VARCHAR, max_length=600)
-        schema.add_field("record", DataType.VARCHAR, max_length=65_535)
-        # already stemmed by lexical.py: the analyzer only splits on white space and lower-cases
-        schema.add_field(
-            "stems", DataType.VARCHAR, max_length=65_535, enable_analyzer=True, analyzer_params={"type": "standard"}
-        )
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_function(
-            Function(
-                name="bm25", function_type=FunctionType.BM25, input_field_names=["stems"], output_field_names=["sparse"]
-            )
-        )
-        index = self._db.prepare_index_params()
-        index.add_index("vector", index_type="HNSW", metric_type="IP", params={"M": 16, "efConstruction": 128})
-        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        return schema, index
-
-    def _sentences_schema(self):  # type: ignore[no-untyped-def]
-        schema = self._db.create_schema(auto_id=False)
-        self._common(schema)
-        schema.add_field("passage", DataType.INT64)
-        schema.add_field("start", DataType.INT32)
-        schema.add_field("end", DataType.INT32)
-        index = self._db.prepare_index_params()
-        index.add_index("vector", index_type="HNSW", metric_type="IP", params={"M": 16, "efConstruction": 128})
-        return schema, index
 
     # --- meta and visibility --------------------------------------------------------
 
