@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale_data import CACHE, PER_LETTER, Seeds  # noqa: E402
+from scale_data import CACHE, PER_LETTER, REAL, Seeds  # noqa: E402
 
 from rag.retrieval.hybrid import retrieve  # noqa: E402
 from rag.settings import ChunkingSettings, RetrievalSettings  # noqa: E402
@@ -46,7 +46,7 @@ BATCH_LETTERS = 5000  # letters per commit while building
 
 
 def place(backend: str, size: int) -> tuple[Path, str]:
-    folder = CACHE / f"scale-{backend}-{size}"
+    folder = CACHE / (f"scale-{backend}-{size}" + ("" if REAL == 10_000 else f"-real{REAL}"))
     return folder, (str(folder / "milvus.db") if backend == "milvus" else "")
 
 
@@ -131,6 +131,7 @@ def measure(backend: str, size: int) -> dict:
     passages, sentences = index.store.counts()
     return {
         "backend": backend,
+        "real_vectors": REAL,
         "passages": passages,
         "sentences": sentences,
         "query_ms_p50": _p(times["all"], 50),

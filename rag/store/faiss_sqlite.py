@@ -94,7 +94,8 @@ class FaissSqliteStore:
         fcntl.flock(handle, fcntl.LOCK_EX)
         self._lock_file = handle
         self._db.execute("BEGIN IMMEDIATE")
-        self._load()
+        if tables.get_meta(self._db).get("generation", 0) != self._generation:
+            self._load()  # another writer committed since: catch up (unchanged: keep what is loaded)
         named = {s.name for v in (self._passages, self._sentences) for s in v.segments}
         named |= {s.name for s in self._bm25.segments}
         for orphan in [*self.folder.glob("*.faiss"), *self.folder.glob("bm25-*")]:  # of a commit that crashed
