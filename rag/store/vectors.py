@@ -17,6 +17,7 @@ against the float16 rows. When a filter leaves few keys, they are scored exactly
 from __future__ import annotations
 
 import math
+import mmap
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,7 +86,12 @@ class Rows:
 
     def get(self, keys: np.ndarray | Sequence[int]) -> np.ndarray:
         """float32 vectors of these keys."""
-        return np.asarray(self.view()[np.asarray(keys, dtype=np.int64)], dtype=np.float32)
+        view = self.view()
+        found = np.asarray(view[np.asarray(keys, dtype=np.int64)], dtype=np.float32)
+        if len(keys) > 256 and isinstance(self._map, np.memmap):
+            # let go of the file pages just read: they stay in the page cache, not in our RSS
+            self._map._mmap.madvise(mmap.MADV_DONTNEED)  # type: ignore[attr-defined]
+        return found
 
 
 class Vectors:
