@@ -11,6 +11,7 @@ without embedding anything again.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -152,9 +153,12 @@ class Index:
     def manifest(self) -> dict:
         """What the index holds and was built with (the manifest.json, with every letter)."""
         passages, sentences = self.store.counts()
+        letters = self.store.letter_summaries()
+        corpus = hashlib.sha256("".join(f"{k}:{v['sha256']}" for k, v in sorted(letters.items())).encode())
         return {
             **self._built_with(),
-            "letters": self.store.letter_summaries(),
+            "letters": letters,
+            "corpus_hash": corpus.hexdigest(),
             "passages": passages,
             "sentences": sentences,
         }
