@@ -18,9 +18,10 @@ from typing import Any
 from rag import pipeline, records
 from rag.errors import QuestionError, RagError
 from rag.ingest import provenance
-from rag.retrieval.hybrid import filter_mask
+from rag.retrieval.hybrid import where
 from rag.settings import Settings
-from rag.types import Answer, IngestReport
+from rag.store.base import Where, dossier_of
+from rag.types import Answer, IngestReport, Passage
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, help="passages the answer uses (metrics look at the top 10 regardless)")
     p.add_argument("--no-baselines", action="store_true", help="evaluate only our pipeline")
 
+    p = command("compact", _compact, "Rebuild the vector index as one segment without removed passages.")
+
     p = command("remove", _remove, "Remove a letter and its passages from the index (rag restore brings it back).")
     p.add_argument("letter_id")
 
@@ -140,7 +143,16 @@ def _filtered(args: argparse.Namespace, settings: Settings) -> Settings:
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     paths = args.paths or [settings.corpus_dir]
     bar = None if args.quiet else _ProgressBar()
-    _, report = pipeline.build_index(settings, paths, rebuild=args.rebuild, on_progress=bar, on_wait=_say)
+    try:
+        _, report = pipeline.build_index(settings, paths, rebuild=args.rebuild, on_progress=bar, on_wait=_say)
+    except KeyboardInterrupt:
+        if bar:
+            bar.close()
+        print(
+            "rag: interrupted; the letters committed so far are kept. Run the same command to continue.",
+            file=sys.stderr,
+        )
+        return 130
     if bar:
         bar.close()
     _print_report(report)
@@ -166,8 +178,8 @@ def _say(message: str) -> None:
 
 def _passages(args: argparse.Namespace, settings: Settings) -> int:
     index = pipeline.open_index(settings)
-    allowed = filter_mask(index, _filtered(args, settings).retrieval)
-    shown = [p for i, p in enumerate(index.passages) if allowed is None or allowed[i]]
+    allowed = where(_filtered(args, settings).retrieval, index)
+    shown = [p for p in index.passages if _passes(allowed, index, p)]
     if args.sort != "index":
         order = {lid: n for n, lid in enumerate(_ordered(index.letters.values(), args.sort))}
         shown.sort(key=lambda p: (order[p.letter_id], p.start))
@@ -179,10 +191,15 @@ def _passages(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _passes(allowed: Where | None, index: pipeline.Index, p: Passage) -> bool:
+    """Whether the passage passes the command line's filters (the ones retrieval applies)."""
+    return allowed is None or allowed.accepts(p.letter_id, p.letter_date, dossier_of(index.letters[p.letter_id]))
+
+
 def _letters(args: argparse.Namespace, settings: Settings) -> int:
     index = pipeline.open_index(settings)
-    allowed = filter_mask(index, _filtered(args, settings).retrieval)
-    kept = {index.passages[i].letter_id for i in range(len(index.passages)) if allowed is None or allowed[i]}
+    allowed = where(_filtered(args, settings).retrieval, index)
+    kept = {p.letter_id for p in index.passages if _passes(allowed, index, p)}
     for letter in _ordered((l for l in index.letters.values() if l.id in kept), args.sort):
         citation = provenance.letter_citation(letter)
         if args.json:
@@ -298,6 +315,17 @@ class _FolderFileHandler(logging.FileHandler):
         super().emit(record)
 
 
+def _compact(args: argparse.Namespace, settings: Settings) -> int:
+    index = pipeline.open_index(settings)
+    compact = getattr(index.store, "compact", None)
+    if compact is None:
+        print("compact: this store compacts itself")
+        return 0
+    compact()
+    print(f"compacted: {len(index.passages)} passages")
+    return 0
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import importlib.util
 
@@ -344,9 +372,10 @@ class _ProgressBar:
     def __call__(self, letter_id: str, done: int, total: int) -> None:
         from tqdm import tqdm
 
-        if self._bar is None:
+        if self._bar is None:  # tqdm shows passages/s and the ETA
             self._bar = tqdm(total=total, unit="passage", file=sys.stderr, desc="embedding")
-        self._bar.set_postfix_str(letter_id)
+        self._bar.total = total  # the total is estimated until every letter is chunked
+        self._bar.set_postfix_str(letter_id, refresh=False)
         self._bar.update(done - self._bar.n)
 
     def close(self) -> None:

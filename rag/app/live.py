@@ -97,9 +97,16 @@ class LiveIndex:
             return self._failed
         if self._index is None:
             return self._status
-        ix = self._index
-        held = f"Index: {len(ix.letters)} brieven, {len(ix.passages)} passages."
+        letters, passages = self._held(self._index)
+        held = f"Index: {letters} brieven, {passages} passages."
         return f"{held} {self._adding}" if self._adding else held
+
+    @staticmethod
+    def _held(index: Index) -> tuple[int, int]:
+        """What the loaded index holds, counted once when it was loaded: the store's tables are
+        read live, but its vectors are those of the load, and the status must tell what the
+        answers come from."""
+        return index.derived("held", lambda: (len(index.letters), len(index.passages)))
 
     @property
     def index(self) -> Index:

@@ -84,7 +84,9 @@ class SentenceTransformerEmbedder:
 
         torch.set_num_threads(max(1, settings.threads))
         path = model_dir(settings.model)
-        self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        if settings.device.startswith("cuda") and not torch.cuda.is_available():
+            raise SettingsError(f"RAG_EMBEDDING_DEVICE={settings.device}, but torch sees no GPU here: use cpu.")
+        self._model = SentenceTransformer(str(path), device=settings.device, local_files_only=True)
         self._settings = settings
         self._lock = threading.Lock()
         dimension = (

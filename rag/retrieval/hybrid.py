@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from rag.settings import RetrievalSettings
+from rag.store.base import Where
 from rag.store.index import Index
 from rag.types import Evidence, Hit, Passage
 
@@ -25,7 +26,7 @@ def retrieve(
 ) -> list[Hit]:
     """The best `settings.k` passages for the question, within the settings' filters."""
     timings = {} if timings is None else timings
-    allowed = filter_mask(index, settings)
+    allowed = where(settings, index)
     clock = time.perf_counter()
     vector = None if settings.fusion == "lexical" else index.embed_query(question)
     timings["embed"] = (time.perf_counter() - clock) * 1000
@@ -51,22 +52,29 @@ def retrieve(
     return hits
 
 
-def dense(vector: np.ndarray, index: Index, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+def dense(vector: np.ndarray, index: Index, k: int, allowed: Where | None = None) -> list[Hit]:
     """Nearest passages to the question's vector by cosine similarity."""
-    found = index.dense_search(vector, k, allowed)
-    return [Hit(index.passages[i], s, {"dense": s}) for i, s in found]
+    found = index.store.dense_search(vector, k, allowed)
+    return _hits(index, [(key, s, {"dense": s}, None) for key, s in found])
 
 
-def sentences(vector: np.ndarray, index: Index, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+def sentences(vector: np.ndarray, index: Index, k: int, allowed: Where | None = None) -> list[Hit]:
     """Passages ranked by their sentence (or footnote) nearest to the question's vector."""
-    found = index.sentence_search(vector, k, allowed)
-    return [Hit(index.passages[i], s, {"sentence": s}, evidence=span) for i, s, span in found]
+    found = index.store.sentence_search(vector, k, allowed)
+    return _hits(index, [(key, s, {"sentence": s}, span) for key, s, span in found])
 
 
-def lexical(question: str, index: Index, k: int, allowed: np.ndarray | None = None) -> list[Hit]:
+def lexical(question: str, index: Index, k: int, allowed: Where | None = None) -> list[Hit]:
     """Best passages by BM25 (Dutch stemming and stop words)."""
-    found = index.lexical.search(question, k, allowed)
-    return [Hit(index.passages[i], s, {"lexical": s}) for i, s in found]
+    found = index.store.lexical_search(question, k, allowed)
+    return _hits(index, [(key, s, {"lexical": s}, None) for key, s in found])
+
+
+def _hits(index: Index, found: Sequence[tuple[int, float, dict[str, float], tuple[int, int] | None]]) -> list[Hit]:
+    """Hits for (key, score, scores, evidence), reading the passages in one go; a passage
+    removed since the search (by another writer) is left out."""
+    passages = index.store.passages([key for key, _, _, _ in found])
+    return [Hit(p, s, scores, span) for p, (_, s, scores, span) in zip(passages, found, strict=True) if p is not None]
 
 
 def with_sentences(hits: Sequence[Hit], vector: np.ndarray, index: Index) -> list[Hit]:
@@ -100,34 +108,29 @@ def rrf(rankings: Sequence[Sequence[Hit]], k: int = 60, weights: Sequence[float]
     return [Hit(passages[p], fused[p], {**scores[p], "rrf": fused[p]}, evidence.get(p)) for p in order]
 
 
-def filter_mask(index: Index, settings: RetrievalSettings) -> np.ndarray | None:
-    """A mask of the passages the filters allow (letters, dossiers, vergaderjaren, date range, no
-    uploads), or None for all. A letter in several dossiers passes a filter on any of them."""
-    if not (
-        settings.letters
-        or settings.dossiers
-        or settings.vergaderjaren
-        or settings.date_from
-        or settings.date_to
-        or settings.exclude_uploads
-    ):
-        return None
-    dossiers = {lid for lid, l in index.letters.items() if {l.dossier, *l.also} & set(settings.dossiers)}
-    years = {lid for lid, l in index.letters.items() if l.vergaderjaar in settings.vergaderjaren}
+def where(settings: RetrievalSettings, index: Index | None = None) -> Where | None:
+    """The filter the settings ask for, or None for all passages: letters, date range and dossier
+    go to the store as they are; the letter-level filters (dossiers, vergaderjaren, no uploads)
+    become the set of letters that pass them, read from the letters table. A letter in several
+    dossiers passes a filter on any of them."""
+    letters = settings.letters
+    if index is not None and (settings.dossiers or settings.vergaderjaren or settings.exclude_uploads):
+        wanted = set(settings.dossiers)
+        passing = []
+        for lid in index.letters:
+            if settings.letters and lid not in settings.letters:
+                continue
+            letter = index.letters[lid]
+            if wanted and not {letter.dossier, *letter.also} & wanted:
+                continue
+            if settings.vergaderjaren and letter.vergaderjaar not in settings.vergaderjaren:
+                continue
+            if settings.exclude_uploads and letter.origin.upload:
+                continue
+            passing.append(lid)
+        letters = tuple(passing) or (NO_LETTER,)
+    found = Where(letters, settings.date_from, settings.date_to, settings.dossier or None)
+    return found if found else None
 
-    def keep(p: Passage) -> bool:
-        if settings.letters and p.letter_id not in settings.letters:
-            return False
-        if settings.dossiers and p.letter_id not in dossiers:
-            return False
-        if settings.vergaderjaren and p.letter_id not in years:
-            return False
-        if settings.exclude_uploads and p.origin.upload:
-            return False
-        if (settings.date_from or settings.date_to) and p.letter_date is None:
-            return False
-        if settings.date_from and p.letter_date and p.letter_date < settings.date_from:
-            return False
-        return not (settings.date_to and p.letter_date and p.letter_date > settings.date_to)
 
-    return index.mask(keep)
+NO_LETTER = "\x00"  # a letter id no letter has: the filter lets nothing through

@@ -1,60 +1,67 @@
-"""The index on disk: FAISS vectors + the passage table + the letters, and manifest.json.
+"""The index: a Store (where passages and vectors live) with the embedder and chunking it
+was built with, the question-vector cache, and things derived from its contents.
 
-Layout of the index folder:
-    manifest.json      format, embedder id and dimension, chunking, letters, corpus hash,
-                       and the name of the data folder below; written last, atomically
-    data-<n>/          vectors.faiss (a vector per passage), sentences.faiss (a vector per
-                       sentence and footnote) with sentences.jsonl, passages.jsonl, letters.jsonl
-A write goes to a new data folder and then swaps manifest.json with os.replace, so a
-crash at any moment leaves the previous index loadable. Older data folders are removed
-after the swap. A lock file keeps two writers (CLI and app) apart.
+The index folder holds manifest.json (format, store, embedder, chunking, counts; written
+after each commit, atomically) and, for the default store, the store's files (see
+faiss_sqlite.py). `RAG_STORE` (or the manifest) names another store: a Milvus URI
+(`milvus://host:19530`, `http://...`) or a milvus-lite `.db` file.
+An index folder in the previous format (data-<n>/ with JSONL) is upgraded on load
+without embedding anything again.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
-import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TypeVar
 
-import faiss
 import numpy as np
 
-from rag import records
 from rag.embedding.embedders import Embedder, Progress
 from rag.errors import IndexError_
 from rag.ingest.chunking import sentence_units
 from rag.settings import ChunkingSettings
-from rag.store.lexical import LexicalIndex
+from rag.store.base import Store, Unit
 from rag.types import Letter, Passage
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 T = TypeVar("T")
 MANIFEST = "manifest.json"
 
 
-class Index:
-    """Passages with their vectors and a lexical index; letters by id for the letter view."""
+def open_store(uri: str, folder: Path, dim: int) -> Store:
+    """The store a URI names: "" (the FAISS + SQLite store in `folder`), a Milvus URI or a .db file."""
+    if not uri or uri == "faiss":
+        from rag.store.faiss_sqlite import FaissSqliteStore
 
-    def __init__(self, directory: Path, embedder: Embedder, chunking: ChunkingSettings) -> None:
+        return FaissSqliteStore(folder, dim)
+    if uri.startswith(("milvus://", "http://", "https://", "tcp://")) or uri.endswith(".db"):
+        from rag.store.milvus import MilvusStore
+
+        return MilvusStore(uri, dim)
+    raise IndexError_(f"RAG_STORE={uri!r} is not a store: leave it empty, or give milvus://host:19530 or a .db file.")
+
+
+class Index:
+    """Passages with their vectors and words, letters by id; backed by a Store."""
+
+    def __init__(
+        self, directory: Path, embedder: Embedder, chunking: ChunkingSettings, store: str | Store = ""
+    ) -> None:
         self.directory = Path(directory)
         self.embedder = embedder
         self.chunking = chunking
-        self.letters: dict[str, Letter] = {}
-        self.passages: list[Passage] = []
-        self._vectors: faiss.Index = faiss.IndexFlatIP(embedder.dim)
-        self._sentences: faiss.Index = faiss.IndexFlatIP(embedder.dim)
-        self.sentences: list[tuple[int, int, int]] = []  # (passage position, start, end) per sentence vector
-        self._lexical: LexicalIndex | None = None  # built on first use, dropped on change
-        self._derived: dict[str, Any] = {}  # other things computed from the contents, dropped on change
+        self.store_uri = store if isinstance(store, str) else getattr(store, "uri", "")
+        self.store: Store = open_store(store, self.directory, embedder.dim) if isinstance(store, str) else store
+        self.letters = Letters(self.store)
+        self.passages = Passages(self.store)
+        self._derived: dict[str, Any] = {}  # computed from the contents, dropped on change
         self._queries: dict[str, np.ndarray] = {}
         self._cache_lock = threading.RLock()  # questions run in parallel threads (the app)
 
@@ -85,197 +92,163 @@ class Index:
         with self._cache_lock:
             self._queries.clear()
 
-    @property
-    def lexical(self) -> LexicalIndex:
-        with self._cache_lock:
-            if self._lexical is None:
-                self._lexical = LexicalIndex([p.indexed_text for p in self.passages])
-            return self._lexical
+    def passage_sentences(self, position: int) -> list[tuple[int, int, np.ndarray]]:
+        """(start, end, vector) of each sentence (and footnote sentence) of the passage at
+        `position` (its key), in the order they were embedded: what the reader scores."""
+        return self.store.passage_sentences(position)
+
+    def position(self, passage_id: str) -> int:
+        """The key of the passage with this id in the store (KeyError if absent)."""
+        return self.store.key(passage_id)
+
+    def letter_hashes(self) -> dict[str, str]:
+        """sha256 of every stored letter by id (what decides whether a file changed)."""
+        return {lid: s["sha256"] for lid, s in self.store.letter_summaries().items()}
 
     # --- changing -------------------------------------------------------------------
 
     def add(self, letter: Letter, passages: Sequence[Passage], progress: Progress | None = None) -> bool:
-        """Add (or replace) a letter; embeds only its passages. False if it is unchanged."""
-        old = self.letters.get(letter.id)
-        if old is not None and old.sha256 == letter.sha256:
+        """Embed a letter's passages and sentence units and stage them (replacing an older
+        version of the letter); False if the stored letter is unchanged."""
+        stored = self.store.letter_summaries([letter.id]).get(letter.id)
+        if stored is not None and stored["sha256"] == letter.sha256:
             return False
-        if old is not None:
-            self.remove(letter.id)
-        units = [(pos, s, e) for pos, p in enumerate(passages, len(self.passages)) for s, e in sentence_units(p)]
-        texts = [p.indexed_text for p in passages] + [letter.text[s:e] for _, s, e in units]
+        units = [Unit(i, s, e) for i, p in enumerate(passages) for s, e in sentence_units(p)]
+        texts = [p.indexed_text for p in passages] + [letter.text[u.start : u.end] for u in units]
         vectors = self.embedder.embed_passages(texts, progress)
-        self._vectors.add(vectors[: len(passages)])
-        self._sentences.add(vectors[len(passages) :])
-        self.sentences.extend(units)
-        self.passages.extend(passages)
-        self.letters[letter.id] = letter
-        self._lexical = None
-        self._derived = {}
+        self.stage(letter, passages, vectors[: len(passages)], units, vectors[len(passages) :])
         return True
+
+    def stage(
+        self,
+        letter: Letter,
+        passages: Sequence[Passage],
+        vectors: np.ndarray,
+        units: Sequence[Unit],
+        unit_vectors: np.ndarray,
+    ) -> None:
+        """Stage a letter whose vectors are already computed (visible to this index at once)."""
+        self.store.add(letter, passages, vectors, units, unit_vectors)
+        self._changed()
 
     def remove(self, letter_id: str) -> None:
         """Remove a letter and its passages; IndexError_ if the index does not hold it."""
-        if letter_id not in self.letters:
-            known = ", ".join(sorted(self.letters)) or "none"
-            raise IndexError_(f"No letter '{letter_id}' in the index at {self.directory} (letters: {known}).")
-        keep = [i for i, p in enumerate(self.passages) if p.letter_id != letter_id]
-        moved = {old: new for new, old in enumerate(keep)}
-        kept = [j for j, (owner, _, _) in enumerate(self.sentences) if owner in moved]
-        self._vectors = _flat(_all_vectors(self._vectors, self.embedder.dim)[keep], self.embedder.dim)
-        self._sentences = _flat(_all_vectors(self._sentences, self.embedder.dim)[kept], self.embedder.dim)
-        self.sentences = [(moved[o], s, e) for o, s, e in (self.sentences[j] for j in kept)]
-        self.passages = [self.passages[i] for i in keep]
-        del self.letters[letter_id]
-        self._lexical = None
-        self._derived = {}
+        known = self.store.letter_ids()
+        if letter_id not in known:
+            shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "") or "none"
+            raise IndexError_(f"No letter '{letter_id}' in the index at {self.directory} (letters: {shown}).")
+        self.store.remove(letter_id)
+        self._changed()
 
-    # --- searching ------------------------------------------------------------------
-
-    def dense_search(self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """(position, cosine) of the k passages nearest to the vector, within `allowed` (0/1 mask)."""
-        if not self.passages or k <= 0:
-            return []
-        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        params = None
-        if allowed is not None:
-            ids = np.flatnonzero(allowed).astype(np.int64)
-            if not len(ids):
-                return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(ids))  # type: ignore[call-arg]
-        scores, positions = self._vectors.search(query, min(k, len(self.passages)), params=params)
-        return [(int(i), float(s)) for i, s in zip(positions[0], scores[0], strict=True) if i >= 0]
-
-    def sentence_search(
-        self, vector: np.ndarray, k: int, allowed: np.ndarray | None = None
-    ) -> list[tuple[int, float, tuple[int, int]]]:
-        """(position, cosine, sentence span) of the k passages holding the sentences (or footnotes)
-        nearest to the vector: each passage scored by its best sentence."""
-        if not self.sentences or k <= 0:
-            return []
-        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        scores, found = self._sentences.search(query, len(self.sentences))
-        best: dict[int, tuple[float, tuple[int, int]]] = {}
-        for j, score in zip(found[0], scores[0], strict=True):
-            owner, start, end = self.sentences[j]
-            if owner not in best and (allowed is None or allowed[owner]):
-                best[owner] = (float(score), (start, end))
-                if len(best) == k:
-                    break
-        return [(pos, score, span) for pos, (score, span) in best.items()]
-
-    def passage_sentences(self, position: int) -> list[tuple[int, int, np.ndarray]]:
-        """(start, end, vector) of each sentence (and footnote sentence) of the passage at
-        `position`, in the order they were embedded: what the reader scores."""
+    def _changed(self) -> None:
         with self._cache_lock:
-            rows = self._derived.get("_by_passage")
-            if rows is None:
-                rows = {}
-                for j, (owner, _, _) in enumerate(self.sentences):
-                    rows.setdefault(owner, []).append(j)
-                self._derived["_by_passage"] = rows
-        found = rows.get(position, [])
-        return [(self.sentences[j][1], self.sentences[j][2], self._sentences.reconstruct(j)) for j in found]  # type: ignore[misc]
-
-    def position(self, passage_id: str) -> int:
-        """Where the passage with this id stands in the passage table (KeyError if absent)."""
-        with self._cache_lock:
-            ids = self._derived.get("_positions")
-            if ids is None:
-                ids = {p.id: i for i, p in enumerate(self.passages)}
-                self._derived["_positions"] = ids
-        return ids[passage_id]
-
-    def mask(self, keep: Callable[[Passage], bool]) -> np.ndarray:
-        """A 0/1 mask over the passage table of the passages `keep` accepts."""
-        return np.fromiter((keep(p) for p in self.passages), dtype=bool, count=len(self.passages))
+            self._derived = {}
 
     # --- disk -----------------------------------------------------------------------
 
     def manifest(self) -> dict:
-        letters = {
-            lid: {"sha256": l.sha256, "source": l.source, "title": l.title, "passages": self._count(lid)}
-            for lid, l in sorted(self.letters.items())
-        }
-        corpus = hashlib.sha256("".join(f"{k}:{v['sha256']}" for k, v in letters.items()).encode())
+        """What the index holds and was built with (the manifest.json, with every letter)."""
+        passages, sentences = self.store.counts()
+        letters = self.store.letter_summaries()
+        corpus = hashlib.sha256("".join(f"{k}:{v['sha256']}" for k, v in sorted(letters.items())).encode())
         return {
-            "format_version": FORMAT_VERSION,
-            "embedder": {"id": self.embedder.id, "dim": self.embedder.dim},
-            "chunking": asdict(self.chunking),
+            **self._built_with(),
             "letters": letters,
             "corpus_hash": corpus.hexdigest(),
-            "passages": len(self.passages),
-            "sentences": len(self.sentences),
+            "passages": passages,
+            "sentences": sentences,
+        }
+
+    def _built_with(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "store": self.store_uri or "faiss-sqlite",
+            "embedder": {"id": self.embedder.id, "dim": self.embedder.dim},
+            "chunking": asdict(self.chunking),
         }
 
     def save(self) -> None:
-        """Write a new data folder, then swap the manifest to it (atomic)."""
+        """Commit the staged changes (atomic), then rewrite the small manifest.json."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        with _locked(self.directory):
-            data = self.directory / f"data-{time.time_ns()}"
-            data.mkdir()
-            for name, vectors in (("vectors.faiss", self._vectors), ("sentences.faiss", self._sentences)):
-                faiss.write_index(vectors, str(data / name))
-                _fsync(data / name)
-            _write_lines(data / "sentences.jsonl", ({"sentence": list(u)} for u in self.sentences))
-            _write_lines(data / "passages.jsonl", (records.passage(p) for p in self.passages))
-            _write_lines(data / "letters.jsonl", (records.letter(l) for l in self.letters.values()))
-            manifest = {**self.manifest(), "data": data.name, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            tmp = self.directory / (MANIFEST + ".tmp")
-            tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-            _fsync(tmp)
-            _fsync(data)  # the new folder's entries are on disk before the manifest names it
-            os.replace(tmp, self.directory / MANIFEST)
-            _fsync(self.directory)  # ... and the swap is on disk before the old data goes
-            for old in self.directory.glob("data-*"):
-                if old.name != data.name:
-                    shutil.rmtree(old, ignore_errors=True)
+        self.store.set_meta(self._built_with())
+        self.store.commit()
+        manifest = {**self.manifest(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        _write_json(self.directory / MANIFEST, manifest)
+
+    commit = save
+
+    def close(self) -> None:
+        """Drop staged changes and release the store."""
+        self.store.close()
 
     @classmethod
-    def load(cls, directory: Path, embedder: Embedder, chunking: ChunkingSettings) -> Index:
-        """Load an index; refuse one built with another embedder or chunking, saying how to rebuild."""
+    def load(cls, directory: Path, embedder: Embedder, chunking: ChunkingSettings, store: str = "") -> Index:
+        """Load an index; refuse one built with another embedder or chunking, saying how to rebuild.
+        An index of the previous format is upgraded (its vectors are kept)."""
         directory = Path(directory)
-        with _locked(directory, shared=True):  # a writer may not delete the data we read
-            manifest = read_manifest(directory)
+        manifest = read_manifest(directory)
+        if manifest.get("format_version") == 2:
             _check_compatible(directory, manifest, embedder, chunking)
-            index = cls._read(directory, manifest, embedder, chunking)
-        _ = index.lexical  # build it now, not on the first question
-        return index
+            from rag.store.upgrade import upgrade
 
-    @classmethod
-    def _read(cls, directory: Path, manifest: dict, embedder: Embedder, chunking: ChunkingSettings) -> Index:
-        index = cls(directory, embedder, chunking)
-        try:
-            data = directory / manifest["data"]
-            index._vectors = faiss.read_index(str(data / "vectors.faiss"))
-            index._sentences = faiss.read_index(str(data / "sentences.faiss"))
-            index.sentences = [tuple(r["sentence"]) for r in _read_lines(data / "sentences.jsonl")]  # type: ignore[misc]
-            index.passages = [records.passage_from(r) for r in _read_lines(data / "passages.jsonl")]
-            letters = [records.letter_from(r) for r in _read_lines(data / "letters.jsonl")]
-        except (OSError, RuntimeError, ValueError, KeyError) as err:
+            upgrade(directory, embedder, chunking)
+            manifest = read_manifest(directory)
+        uri = manifest.get("store", "")
+        uri = "" if uri == "faiss-sqlite" else uri
+        if store and store != uri:
             raise IndexError_(
-                f"The index at {directory} is damaged ({err}). Rebuild it: rag ingest --rebuild"
-            ) from None
-        index.letters = {l.id: l for l in letters}
-        if index._vectors.ntotal != len(index.passages) or index._sentences.ntotal != len(index.sentences):
-            raise IndexError_(
-                f"The index at {directory} is damaged (vectors and passages differ). Rebuild it: rag ingest --rebuild"
+                f"The index at {directory} lives in store {uri or 'faiss-sqlite'}, not {store}. "
+                f"Unset RAG_STORE, or rebuild it there: RAG_STORE={store} rag ingest --rebuild --index {directory}"
             )
+        _check_compatible(directory, manifest, embedder, chunking)
+        index = cls(directory, embedder, chunking, uri)
+        _check_compatible(directory, {**manifest, **index.store.meta()}, embedder, chunking)
         return index
 
-    def _count(self, letter_id: str) -> int:
-        return sum(1 for p in self.passages if p.letter_id == letter_id)
+
+class Letters(Mapping[str, Letter]):
+    """The stored letters by id, read on demand."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getitem__(self, letter_id: str) -> Letter:
+        found = self._store.letter(letter_id)
+        if found is None:
+            raise KeyError(letter_id)
+        return found
+
+    def __contains__(self, letter_id: object) -> bool:
+        return isinstance(letter_id, str) and self._store.letter(letter_id) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store.letter_ids())
+
+    def __len__(self) -> int:
+        return len(self._store.letter_ids())
 
 
-def _all_vectors(vectors: faiss.Index, dim: int) -> np.ndarray:
-    if not vectors.ntotal:
-        return np.zeros((0, dim), dtype=np.float32)
-    return vectors.reconstruct_n(0, vectors.ntotal)
+class Passages:
+    """The stored passages: iterate them in reading order, or take one by key (`passages[key]`)."""
 
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
-def _flat(vectors: np.ndarray, dim: int) -> faiss.Index:
-    index = faiss.IndexFlatIP(dim)
-    index.add(vectors)
-    return index
+    def __getitem__(self, key: int) -> Passage:
+        (found,) = self._store.passages([int(key)])
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def many(self, keys: Sequence[int]) -> list[Passage | None]:
+        """The passages with these keys in one read (None where a key is gone)."""
+        return self._store.passages(keys)
+
+    def __iter__(self) -> Iterator[Passage]:
+        return (p for _, p in self._store.iter_passages())
+
+    def __len__(self) -> int:
+        return self._store.counts()[0]
 
 
 def read_manifest(directory: Path) -> dict:
@@ -289,9 +262,9 @@ def read_manifest(directory: Path) -> dict:
         raise IndexError_(f"{path} is damaged ({err}). Rebuild: rag ingest --rebuild --index {directory}") from None
 
 
-def _check_compatible(directory: Path, manifest: dict, embedder: Embedder, chunking: ChunkingSettings) -> None:
+def _check_compatible(directory: Path, manifest: Mapping, embedder: Embedder, chunking: ChunkingSettings) -> None:
     rebuild = f"Rebuild it with the current settings: rag ingest --rebuild --index {directory}"
-    if manifest.get("format_version") != FORMAT_VERSION:
+    if manifest.get("format_version") not in (2, FORMAT_VERSION):
         raise IndexError_(
             f"The index at {directory} has format {manifest.get('format_version')}, not {FORMAT_VERSION}. {rebuild}"
         )
@@ -309,37 +282,11 @@ def _check_compatible(directory: Path, manifest: dict, embedder: Embedder, chunk
         )
 
 
-@contextlib.contextmanager
-def _locked(directory: Path, shared: bool = False) -> Iterator[None]:
-    """Writers exclusive, readers shared; no lock where the folder cannot hold a lock file."""
-    try:
-        handle = open(directory / ".lock", "a")  # noqa: SIM115
-    except OSError:
-        yield
-        return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _write_lines(path: Path, rows: Iterator[dict]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    _fsync(path)
-
-
-def _read_lines(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _write_json(path: Path, value: dict) -> None:
+    """Write a JSON file atomically: a temporary file, fsync, rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(value, handle, indent=2, ensure_ascii=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -1,39 +1,30 @@
-"""BM25 over passages with Dutch stemming (Snowball via PyStemmer) and Dutch stop words
-(bm25s' list). Built from the passage table when an index loads: it is small and fast
-to build, and can never disagree with the vectors."""
+"""Dutch words for BM25: lower-cased tokens of two or more word characters, Dutch stop
+words removed (bm25s' list), each stemmed with the Snowball Dutch stemmer (PyStemmer).
+
+Both backends index the stemmed text this module makes (FTS5 and Milvus' BM25 field),
+so they agree with each other and with what `bm25s.tokenize(..., stopwords="nl")` did."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+import threading
 
-import bm25s
-import numpy as np
 import Stemmer
+from bm25s.stopwords import STOPWORDS_DUTCH
 
-_STEMMER = "dutch"
-_STOPWORDS = "nl"
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s' (and scikit-learn's) token pattern
+_STOP = frozenset(STOPWORDS_DUTCH)
+_local = threading.local()  # a PyStemmer Stemmer is not safe to share between threads
 
 
-class LexicalIndex:
-    """Positions in the passage table scored by BM25."""
+def stems(text: str) -> list[str]:
+    """The stemmed, stop-word-free tokens of a text, in order."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = Stemmer.Stemmer("dutch")
+    return stemmer.stemWords([t for t in _TOKEN.findall(text.lower()) if t not in _STOP])
 
-    def __init__(self, texts: Sequence[str]) -> None:
-        self._stemmer = Stemmer.Stemmer(_STEMMER)
-        self._size = len(texts)
-        self._bm25 = bm25s.BM25()
-        if texts:
-            tokens = bm25s.tokenize(list(texts), stopwords=_STOPWORDS, stemmer=self._stemmer, show_progress=False)
-            self._bm25.index(tokens, show_progress=False)
 
-    def search(self, query: str, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """(position, score) of the best k passages with a positive score; `allowed` is a 0/1 mask."""
-        if not self._size or k <= 0:
-            return []
-        tokens = bm25s.tokenize([query], stopwords=_STOPWORDS, stemmer=self._stemmer, show_progress=False)
-        if not tokens.ids or not tokens.ids[0]:
-            return []
-        mask = None if allowed is None else allowed.astype(np.float32)
-        docs, scores = self._bm25.retrieve(
-            tokens, k=min(k, self._size), show_progress=False, n_threads=1, weight_mask=mask
-        )
-        return [(int(d), float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+def stemmed(text: str) -> str:
+    """stems() joined by spaces: what goes into a full-text index."""
+    return " ".join(stems(text))

