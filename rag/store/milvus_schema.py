@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pymilvus import DataType, Function, FunctionType, MilvusClient
+from pymilvus import DataType, Function, FunctionType, MilvusClient, MilvusException
 
 
 def ensure_collections(db: MilvusClient, name: Callable[[str], str], dim: int) -> None:
     """Create the four collections if missing, and load them."""
-    for kind, build in (("passages", _passages_schema), ("sentences", _sentences_schema)):
+    for kind, build in BUILD.items():
         if not db.has_collection(name(kind)):
             schema, index = build(db, dim)
             db.create_collection(name(kind), schema=schema, index_params=index, consistency_level="Strong")
@@ -22,11 +22,25 @@ def ensure_collections(db: MilvusClient, name: Callable[[str], str], dim: int) -
             schema.add_field("batch", DataType.INT64)
             schema.add_field("value", DataType.VARCHAR, max_length=65_535)
             schema.add_field("dummy", DataType.FLOAT_VECTOR, dim=2)  # Milvus wants a vector field
-            index = db.prepare_index_params()
-            index.add_index("dummy", index_type="FLAT", metric_type="L2")
-            db.create_collection(name(kind), schema=schema, index_params=index, consistency_level="Strong")
+            db.create_collection(name(kind), schema=schema, index_params=_dummy_index(db), consistency_level="Strong")
     for kind in ("passages", "sentences", "letters", "meta"):
-        db.load_collection(name(kind))  # after a crash milvus-lite opens them released
+        try:
+            db.load_collection(name(kind))  # after a crash milvus-lite opens them released
+        except MilvusException:
+            # milvus-lite writes a segment's index file in place, so a crash can leave one cut short;
+            # an index is derived from the stored rows: build it again from them
+            index = _dummy_index(db) if kind in ("letters", "meta") else BUILD[kind](db, dim)[1]
+            db.release_collection(name(kind))
+            for existing in db.list_indexes(name(kind)):
+                db.drop_index(name(kind), existing)
+            db.create_index(name(kind), index)
+            db.load_collection(name(kind))
+
+
+def _dummy_index(db: MilvusClient):  # type: ignore[no-untyped-def]
+    index = db.prepare_index_params()
+    index.add_index("dummy", index_type="FLAT", metric_type="L2")
+    return index
 
 
 def _common(schema, dim: int) -> None:  # type: ignore[no-untyped-def]
@@ -68,3 +82,6 @@ def _sentences_schema(db: MilvusClient, dim: int):  # type: ignore[no-untyped-de
     index = db.prepare_index_params()
     index.add_index("vector", index_type="HNSW", metric_type="IP", params={"M": 16, "efConstruction": 128})
     return schema, index
+
+
+BUILD = {"passages": _passages_schema, "sentences": _sentences_schema}  # schema and index of each vector collection
