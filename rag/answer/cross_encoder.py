@@ -10,15 +10,13 @@ ships the low-rank update, the scoring head and the no-answer score, in float16.
 from __future__ import annotations
 
 import functools
-import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from rag.answer.query_encoder import DEFAULT_BASE, apply_update, ensure_base
-from rag.errors import SettingsError
+from rag.answer.query_encoder import DEFAULT_BASE, apply_update, load_adapter, load_base
 
 MODEL_DIR = Path(__file__).resolve().parent / "models"
 
@@ -28,24 +26,11 @@ class CrossEncoder:
 
     def __init__(self, adapter: Path | None = None, base: Path = DEFAULT_BASE, threads: int = 1) -> None:
         import torch
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # no progress bar on stderr: the CLI's errors stay one line
-
-        adapter = adapter or MODEL_DIR / "cross_encoder"
-        try:
-            self.meta = json.loads(adapter.with_suffix(".json").read_text(encoding="utf-8"))
-            weights = dict(np.load(adapter.with_suffix(".npz")))
-        except (OSError, ValueError) as err:
-            raise SettingsError(
-                f"The cross-encoder at {adapter} cannot be read ({err}). "
-                "Train it: python -m rag.training.train_cross_encoder"
-            ) from None
-        torch.set_num_threads(max(1, threads))
-        base = ensure_base(base)
-        self._tokenizer = AutoTokenizer.from_pretrained(str(base))
-        model = AutoModel.from_pretrained(str(base))
+        self.meta, weights = load_adapter(
+            adapter or MODEL_DIR / "cross_encoder", "cross-encoder", "rag.training.train_cross_encoder"
+        )
+        self._tokenizer, model = load_base(base, threads)
         truncate(model, int(self.meta["layers"]))
         apply_update(model, {k: v for k, v in weights.items() if k.endswith((".A", ".B"))}, float(self.meta["scale"]))
         model.eval()

@@ -31,29 +31,39 @@ def ensure_base(base: Path = DEFAULT_BASE) -> Path:
     return base
 
 
+def load_adapter(adapter: Path, what: str, trainer: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """(meta, weights) of a shipped model file pair <adapter>.json / <adapter>.npz; SettingsError
+    naming the training command if they cannot be read."""
+    try:
+        meta = json.loads(adapter.with_suffix(".json").read_text(encoding="utf-8"))
+        weights = dict(np.load(adapter.with_suffix(".npz")))
+    except (OSError, ValueError) as err:
+        raise SettingsError(f"The {what} at {adapter} cannot be read ({err}). Train it: python -m {trainer}") from None
+    return meta, weights
+
+
+def load_base(base: Path, threads: int):  # type: ignore[no-untyped-def]
+    """(tokenizer, model) of the exported e5 base (written on first use), torch on `threads`."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no progress bar on stderr: the CLI's errors stay one line
+    torch.set_num_threads(max(1, threads))
+    base = ensure_base(base)
+    return AutoTokenizer.from_pretrained(str(base)), AutoModel.from_pretrained(str(base))
+
+
 class QueryEncoder:
     """e5's question encoder with the fine-tuned update applied; encode() -> unit vectors."""
 
     def __init__(self, adapter: Path | None = None, base: Path = DEFAULT_BASE, threads: int = 1) -> None:
         import torch
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # no progress bar on stderr: the CLI's errors stay one line
-
-        adapter = adapter or MODEL_DIR / "query_encoder"
-        try:
-            meta = json.loads(adapter.with_suffix(".json").read_text(encoding="utf-8"))
-            update = dict(np.load(adapter.with_suffix(".npz")))
-        except (OSError, ValueError) as err:
-            raise SettingsError(
-                f"The query encoder at {adapter} cannot be read ({err}). "
-                "Train it: python -m rag.training.train_query_encoder"
-            ) from None
-        torch.set_num_threads(max(1, threads))
-        base = ensure_base(base)
-        self._tokenizer = AutoTokenizer.from_pretrained(str(base))
-        self._model = AutoModel.from_pretrained(str(base))
+        meta, update = load_adapter(
+            adapter or MODEL_DIR / "query_encoder", "query encoder", "rag.training.train_query_encoder"
+        )
+        self._tokenizer, self._model = load_base(base, threads)
         apply_update(self._model, update, float(meta["scale"]))
         self._model.eval()
         self._torch = torch

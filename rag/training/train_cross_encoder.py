@@ -25,7 +25,7 @@ from rag.answer.cross_encoder import MODEL_DIR, pooled_scores, truncate
 from rag.answer.query_encoder import ensure_base
 from rag.evaluation.train_metrics import auc
 from rag.training import data
-from rag.training.train_query_encoder import TARGETS
+from rag.training.train_query_encoder import TARGETS, lora_update
 from rag.training.train_reader import vectors
 
 
@@ -145,11 +145,7 @@ def main() -> None:
         "head.bias": head_b.detach().numpy(),
         "null": null.detach().numpy(),
     }
-    for name, module in model.named_modules():
-        if hasattr(module, "lora_A") and "default" in module.lora_A:
-            key = name.replace("base_model.model.", "")
-            weights[key + ".A"] = module.lora_A["default"].weight.detach().numpy()
-            weights[key + ".B"] = module.lora_B["default"].weight.detach().numpy()
+    weights |= lora_update(model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out.with_suffix(".npz"), **{k: v.astype(np.float16) for k, v in weights.items()})  # type: ignore[arg-type]
     meta = {

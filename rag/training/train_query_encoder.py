@@ -28,6 +28,18 @@ from rag.training.train_reader import vectors
 TARGETS = ["query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"]
 
 
+def lora_update(model) -> dict[str, np.ndarray]:  # type: ignore[no-untyped-def]
+    """The low-rank update of a peft model, "<module>.A" / "<module>.B" per adapted module, named
+    as in the base model (what query_encoder.apply_update adds back)."""
+    update = {}
+    for name, module in model.named_modules():
+        if hasattr(module, "lora_A") and "default" in module.lora_A:
+            key = name.replace("base_model.model.", "")
+            update[key + ".A"] = module.lora_A["default"].weight.detach().numpy()
+            update[key + ".B"] = module.lora_B["default"].weight.detach().numpy()
+    return update
+
+
 def candidate_block(q, passages, svec):  # type: ignore[no-untyped-def]
     """(candidate vectors, indices of the answering ones) for a question."""
     cands = data.candidates(q, passages, others=0)
@@ -120,15 +132,10 @@ def main() -> None:
                 )
         after = top1(encode, val_q, passages, svec)
         print(f"epoch {epoch}: loss {total / len(order):.4f}, validation top-1 {after:.3f}", flush=True)
-    update = {}
     scale = config.lora_alpha / args.rank
-    for name, module in model.named_modules():
-        if hasattr(module, "lora_A") and "default" in module.lora_A:
-            key = name.replace("base_model.model.", "")
-            update[key + ".A"] = module.lora_A["default"].weight.detach().numpy().astype(np.float16)
-            update[key + ".B"] = module.lora_B["default"].weight.detach().numpy().astype(np.float16)
+    update = {k: v.astype(np.float16) for k, v in lora_update(model).items()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out.with_suffix(".npz"), **update)
+    np.savez_compressed(args.out.with_suffix(".npz"), **update)  # type: ignore[arg-type]
     meta = {
         "scale": scale,
         "validation_top1": {"before": before, "after": after},
