@@ -45,6 +45,9 @@ class RetrievalSettings:
     dense_weight: float = 1.0
     sentence_weight: float = 1.0
     lexical_weight: float = 1.0
+    # BM25's weight for a question not in Dutch: the best on the reader's training data (its 951 English
+    # questions) that keeps dev + own as they were (benchmarks/fusion_training.py, fusion_grid.py --foreign)
+    lexical_weight_foreign: float = 0.75
     letters: tuple[str, ...] = ()  # restrict to these letter ids
     dossiers: tuple[str, ...] = ()  # restrict to letters in these dossiers ("28676", "36200-V")
     vergaderjaren: tuple[str, ...] = ()  # restrict to these parliamentary years ("2022-2023")

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.answer.cross_encoder import CrossEncoder
-from rag.answer.language import language
 from rag.answer.reader import FeatureReader, Unit
+from rag.language import language
 from rag.settings import AnswerSettings
 from rag.types import CITATION, Answer, Citation, Evidence, Hit
 

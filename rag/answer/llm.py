@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.answer import extractive
-from rag.answer.language import language as question_language
 from rag.answer.reader import FeatureReader, load_model
 from rag.errors import LLMError
 from rag.ingest.chunking import sentence_spans
+from rag.language import language as question_language
 from rag.settings import AnswerSettings
 from rag.types import Answer, Citation, Hit
 

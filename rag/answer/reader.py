@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answer.language import language, weighted_lemmas
 from rag.errors import SettingsError
+from rag.language import language, weighted_lemmas
 
 MODEL_DIR = Path(__file__).resolve().parent / "models"
 _NUMBER = re.compile(r"(?<![\w‐-])\d")  # a number on its own, not inside a name such as F-16

@@ -4,8 +4,10 @@ lexical() (BM25) fetch candidates; rrf() fuses them; retrieve() runs the path.
 
 Why three rankings: a paragraph's vector blurs a fact stated in one of its sentences;
 the sentence ranking finds it, the passage ranking keeps the context, and BM25 catches
-exact names and numbers. The fusion and its weights were chosen by measurement over
-whole evaluation sets (benchmarks/fusion_grid.py), not per question."""
+exact names and numbers. BM25 matches the letters' Dutch stems, so for a question in another
+language it matches only names, numbers and English words quoted in a letter: its weight there is
+`lexical_weight_foreign`. The fusion and its weights were chosen by measurement over whole
+development sets (benchmarks/fusion_grid.py), not per question."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rag.language import language
 from rag.settings import RetrievalSettings
 from rag.store.base import Where
 from rag.store.index import Index
@@ -43,13 +46,19 @@ def retrieve(
     elif settings.fusion == "lexical":
         hits = lexical_hits
     else:
-        weights = (settings.dense_weight, settings.sentence_weight, settings.lexical_weight)
+        weights = (settings.dense_weight, settings.sentence_weight, lexical_weight(question, settings))
         hits = rrf([dense_hits, sentence_hits, lexical_hits], k=settings.rrf_k, weights=weights)
     hits = hits[: settings.k]
     if vector is not None:
         hits = with_sentences(hits, vector, index)
     timings["fuse"] = (time.perf_counter() - clock) * 1000
     return hits
+
+
+def lexical_weight(question: str, settings: RetrievalSettings) -> float:
+    """BM25's weight in the fusion: `lexical_weight` for a Dutch question, the letters' language,
+    `lexical_weight_foreign` for one in another language."""
+    return settings.lexical_weight if language(question) == "nl" else settings.lexical_weight_foreign
 
 
 def dense(vector: np.ndarray, index: Index, k: int, allowed: Where | None = None) -> list[Hit]:
