@@ -15,7 +15,6 @@ from rag.answer import composer, cross_encoder, query_encoder
 from rag.answer.extractive import Judged, compose, pieces, read
 from rag.answer.follow_up import resolve_follow_up
 from rag.answer.reader import load_model
-from rag.answer.words import vocabulary
 from rag.embedding.embedders import Embedder, load_embedder
 from rag.errors import CorpusError, IndexError_
 from rag.ingest import chunking, corpus
@@ -250,10 +249,9 @@ def restore_letter(
 
 
 def warm(index: Index, answer: AnswerSettings | None = None) -> Index:
-    """Build the letters' vocabulary and, for the reader, load its models now, not in a question."""
+    """Count what the index holds and, for the reader, load its models now, not in a question."""
     answer = answer or AnswerSettings()
     index.derived("held", lambda: (len(index.letters), len(index.passages)))  # what it held when loaded
-    index.derived("vocabulary", lambda: vocabulary(l.text for l in index.letters.values()))
     if answer.composer == "reader":
         if load_model(answer.reader).uses_tuned:
             query_encoder.shared()
@@ -292,8 +290,7 @@ def ask_stream(
 
     def extract() -> Answer:
         if settings.answer.composer == "rules":
-            known = index.derived("vocabulary", lambda: vocabulary(l.text for l in index.letters.values()))
-            return composer.compose(resolved, judged.hits, settings.answer, known)
+            return composer.compose(resolved, judged.hits, settings.answer)
         return compose(resolved, judged, settings.answer)
 
     if settings.answer.mode == "llm":

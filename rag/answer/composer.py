@@ -6,15 +6,15 @@ computed, Hit.sentences + lexical overlap + a cue for what the question word ask
 questions.py); the best one, the close runners-up of its passage (for list or multi-part
 questions: of any passage; for a question naming two letters: also the best of each) and
 the two sentences that follow the best one in its passage become the answer, each ending
-in `[n]` where n is its passage's rank among the hits. When the question names something no letter
-mentions, or no sentence scores above `AnswerSettings.min_support`, the answer says
-that the letters do not answer it and `abstained` is set; the hits are still given.
+in `[n]` where n is its passage's rank among the hits. When no sentence scores above
+`AnswerSettings.min_support`, the answer says that the letters do not answer it and
+`abstained` is set; the hits are still given.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 from rag.answer import evidence, questions
 from rag.answer.evidence import Sentence
@@ -36,17 +36,15 @@ def compose(
     question: str,
     hits: Sequence[Hit],
     settings: AnswerSettings,
-    known_words: Collection[str] = (),
 ) -> Answer:
-    """Answer from the letters' sentences, or abstain. `known_words` is the letters'
-    vocabulary (words.vocabulary): a name in the question outside it means abstain."""
+    """Answer from the letters' sentences, or abstain."""
     hits = tuple(hits)
     if not hits:
         return abstain(question, hits, "no passage was retrieved")
     sentences = evidence.score(
         question, evidence.candidates(hits, DEPTH), dataclasses.replace(WEIGHTS, reader=settings.reader_weight)
     )
-    reason = abstention_reason(question, sentences, settings, known_words)
+    reason = abstention_reason(question, sentences, settings)
     if reason:
         return abstain(question, hits, reason)
     chosen = select(question, sentences, settings.max_sentences)
@@ -57,15 +55,9 @@ def compose(
     return Answer(question, render(chosen, quoted=english), False, citations(chosen), hits)
 
 
-def abstention_reason(
-    question: str, sentences: Sequence[Sentence], settings: AnswerSettings, known_words: Collection[str]
-) -> str | None:
+def abstention_reason(question: str, sentences: Sequence[Sentence], settings: AnswerSettings) -> str | None:
     """Why the letters cannot answer the question, or None when they can."""
     dutch = questions.language(question) == "nl"
-    if known_words:
-        unknown = questions.unknown_names(question, known_words, dutch)
-        if unknown:
-            return f"no letter mentions {', '.join(unknown)}"
     best = support(question, sentences, with_overlap=dutch)
     threshold = support_threshold(question, settings)
     if best < threshold:

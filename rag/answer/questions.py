@@ -1,16 +1,14 @@
 """What a question asks, read from its words: its language; whether it wants a list; what
 kind of sentence can answer it (an amount for "hoeveel", a date for "op welke datum");
 what its question word asks for (a cause for "waarom", a name for "wie"); whether it asks
-for a source; which letters it names; and which of its names no letter mentions (then the
-letters cannot answer it)."""
+for a source; and which letters it names."""
 
 from __future__ import annotations
 
-import difflib
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 
-from rag.answer.words import STOP, WORD, fold, folded_words, parts, stem
+from rag.answer.words import STOP, WORD, folded_words, stem
 from rag.ingest.corpus import MONTHS
 from rag.types import Passage
 
@@ -62,7 +60,6 @@ _ENGLISH_NOT_PLURAL = {"does", "was", "has", "is", "this", "its", "his", "us", "
 _ASKS_SOURCE = re.compile(
     r"\b(?:kamerstuk\w*|kamerbrief\w*|document\w*|bron\w*|link\w*|website\w*|url|source\w*|reference\w*)\b", re.I
 )
-_FUZZY = 0.75  # Georgia~Georgië 0.86, Ukraine~Oekraine 0.80, NATO~NAVO 0.75; F-35~F-16 0.5
 
 
 def language(text: str) -> str:
@@ -172,33 +169,3 @@ def named_letters(question: str, passages: Iterable[Passage]) -> set[str]:
         if (words - others - STOP) & asked:
             named.add(letter_id)
     return named
-
-
-def unknown_names(question: str, known: Collection[str], dutch: bool = True) -> list[str]:
-    """Names and codes in the question that no letter mentions, not even in a close
-    spelling or a derived form (so "Georgia" finds "Georgië", "Chinees" finds "China",
-    but "F-35" does not find "F-16"). `known` is words.vocabulary() of the letters.
-    Capitalised words count only in Dutch questions: an English name ("Dutch", "Council")
-    is not expected in a Dutch letter."""
-    missing = []
-    for i, word in enumerate(WORD.findall(question)):
-        has_digit = any(c.isdigit() for c in word)
-        if not (has_digit or (dutch and i > 0 and word[0].isupper())):
-            continue
-        folded = fold(word)
-        if folded in known or (has_digit and not re.search(r"[^\W\d_]", folded)):
-            continue  # plain numbers (years, amounts) are judged by the embedder, not here
-        pieces = [p for p in parts(folded)[1:] or [folded] if p]
-        if not has_digit and all(_known_word(p, known) for p in pieces):
-            continue
-        missing.append(word)
-    return missing
-
-
-def _known_word(word: str, known: Collection[str]) -> bool:
-    """In the letters as written, in a close spelling, as a derived form (same first four
-    letters: "Chinees"/"China") or as the head of a Dutch compound ("leiders" in
-    "regeringsleiders")."""
-    if word in known or difflib.get_close_matches(word, known, 1, _FUZZY):
-        return True
-    return len(word) >= 5 and any(k.startswith(word[:4]) or k.endswith(word) for k in known)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
 
 import bm25s.stopwords
 import Stemmer
@@ -55,12 +54,3 @@ def folded_words(text: str) -> set[str]:
     """The folded words of a text with the parts of hyphenated ones ("navo-top-madrid-2022"
     -> madrid)."""
     return {p for w in WORD.findall(fold(text)) for p in parts(w)}
-
-
-def vocabulary(texts: Iterable[str]) -> set[str]:
-    """Every word of the letters, folded, with hyphen parts: what unknown names are checked
-    against."""
-    words: set[str] = set()
-    for text in texts:
-        words |= folded_words(text)
-    return words
