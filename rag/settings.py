@@ -82,11 +82,23 @@ class AnswerSettings:
     min_support: float = 0.99  # rules: below this best sentence score the letters do not answer (calibrated)
     min_similarity_en: float = 0.80  # rules: the same for English questions, on cosine alone (calibrated)
     reader_weight: float = 0.0  # rules: weight of the trained reader's support in a sentence's score (0: not read)
-    depth: int = 5  # passages whose sentences the reader judges
+    depth: int = 5  # passages whose sentences the reader (or the rules composer) judges
     reader: str = ""  # a reader model (path without suffix); "" for the one shipped in rag/answer/models/
     abstain_at: float = -1.0  # P(no answer) at which to abstain; < 0: the reader's calibrated threshold
     one_passage: bool = False  # answer from the passage that holds the most support only
     cross_encoder: bool = True  # the cross-encoder re-reads the reader's best sentences (if shipped)
+    # The rules composer (composer.py, evidence.py): how a sentence's score is weighed and how many
+    # join the answer; chosen on evals/dev.jsonl and evals/own.jsonl, each part kept only where it
+    # helped both (never on the held-out or blind sets).
+    rules_lexical: float = 0.50  # a sentence holding all the question's content words gains this
+    rules_rank: float = 0.01  # a passage ranked lower by retrieval loses this per place
+    rules_cue: float = 0.10  # a sentence with what the question word asks for (a cause for "waarom")
+    rules_reference: float = 0.20  # a bare reference ("Kamerstuk 28 676, nr. 411", a link) loses this
+    rules_about_letter: float = 0.10  # a remark about the letter itself ("Uw Kamer wordt ... geïnformeerd")
+    rules_margin: float = 0.02  # a second sentence must score within this of the best one ...
+    rules_list_margin: float = 0.04  # ... or within this for list and multi-part questions
+    rules_follow: int = 2  # sentences after the best one in its passage that join the answer
+    rules_max_single: int = 2  # sentences for a plain question (max_sentences for a list)
     llm_provider: str = ""  # "openai" (any OpenAI-compatible server), "ollama", "llamacpp"
     llm_model: str = ""
     llm_base_url: str = ""

@@ -13,7 +13,6 @@ in `[n]` where n is its passage's rank among the hits. When no sentence scores a
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 from rag.answer import evidence, questions
@@ -22,14 +21,17 @@ from rag.answer.extractive import abstain
 from rag.settings import AnswerSettings
 from rag.types import Answer, Citation, Hit
 
-# Chosen on evals/dev.jsonl and evals/own.jsonl with benchmarks/answer_variants.py: each part
-# kept only where it helped both (never looked up on evals/heldout.jsonl).
-WEIGHTS = evidence.Weights(lexical=0.50, rank=0.01, cue=0.10, reference=0.20, about_letter=0.10)
-DEPTH = 5  # passages whose sentences are considered
-MARGIN = 0.02  # a second sentence must score within this of the best one
-LIST_MARGIN = 0.04  # ... or within this for list and multi-part questions
-FOLLOW = 2  # sentences after the best one in its passage that join the answer
-MAX_SINGLE = 2  # sentences for a plain question; settings.max_sentences for a list
+
+def weights(settings: AnswerSettings) -> evidence.Weights:
+    """How a sentence's score is weighed (AnswerSettings.rules_*)."""
+    return evidence.Weights(
+        lexical=settings.rules_lexical,
+        rank=settings.rules_rank,
+        cue=settings.rules_cue,
+        reference=settings.rules_reference,
+        about_letter=settings.rules_about_letter,
+        reader=settings.reader_weight,
+    )
 
 
 def compose(
@@ -41,15 +43,13 @@ def compose(
     hits = tuple(hits)
     if not hits:
         return abstain(question, hits, "no passage was retrieved")
-    sentences = evidence.score(
-        question, evidence.candidates(hits, DEPTH), dataclasses.replace(WEIGHTS, reader=settings.reader_weight)
-    )
+    sentences = evidence.score(question, evidence.candidates(hits, settings.depth), weights(settings))
     reason = abstention_reason(question, sentences, settings)
     if reason:
         return abstain(question, hits, reason)
-    chosen = select(question, sentences, settings.max_sentences)
+    chosen = select(question, sentences, settings)
     chosen = each_letter(question, chosen, sentences, settings)
-    chosen = follow(chosen, sentences)
+    chosen = follow(chosen, sentences, settings.rules_follow)
     chosen = widen(question, chosen, sentences)
     english = questions.language(question) == "en"
     return Answer(question, render(chosen, quoted=english), False, citations(chosen), hits)
@@ -82,7 +82,7 @@ def support(question: str, sentences: Sequence[Sentence], with_overlap: bool = T
     return max(fitting, default=0.0)
 
 
-def select(question: str, sentences: Sequence[Sentence], max_sentences: int) -> list[Sentence]:
+def select(question: str, sentences: Sequence[Sentence], settings: AnswerSettings) -> list[Sentence]:
     """The best fitting sentence and the close runners-up that add something new (from the
     same passage, unless the question asks for several things), in the order of the hits
     and the letter."""
@@ -90,7 +90,10 @@ def select(question: str, sentences: Sequence[Sentence], max_sentences: int) -> 
     if not fitting:
         return []
     many = questions.is_list_question(question)
-    margin, limit = (LIST_MARGIN, max_sentences) if many else (MARGIN, min(MAX_SINGLE, max_sentences))
+    if many:
+        margin, limit = settings.rules_list_margin, settings.max_sentences
+    else:
+        margin, limit = settings.rules_margin, min(settings.rules_max_single, settings.max_sentences)
     chosen = [fitting[0]]
     for s in fitting[1:]:
         if len(chosen) >= limit or s.score < fitting[0].score - margin:
@@ -124,15 +127,15 @@ def each_letter(
     return sorted(wider, key=lambda s: (s.rank, s.start))
 
 
-def follow(chosen: Sequence[Sentence], sentences: Sequence[Sentence]) -> list[Sentence]:
-    """Add the sentence that follows the best one in its paragraph: the sentence most like the
+def follow(chosen: Sequence[Sentence], sentences: Sequence[Sentence], count: int) -> list[Sentence]:
+    """Add the `count` sentences that follow the best one in its paragraph: the sentence most like the
     question often only introduces the answer ("... spraken over de nieuwe Pledge."), and
     the next one gives it ("Hiermee spreken bondgenoten af om ...")."""
     if not chosen:
         return []
     best = max(chosen, key=lambda s: s.score)
     after = [s for s in sentences if s.passage == best.passage and best.start < s.start < best.passage.end]
-    following = sorted(after, key=lambda s: s.start)[:FOLLOW]
+    following = sorted(after, key=lambda s: s.start)[:count]
     new = [s for s in following if not any(c.start == s.start and c.passage == s.passage for c in chosen)]
     return sorted([*chosen, *new], key=lambda s: (s.rank, s.start))
 

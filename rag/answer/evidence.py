@@ -43,7 +43,7 @@ class Sentence:
 
 @dataclass(frozen=True, slots=True)
 class Weights:
-    """How the parts of a sentence's score are weighed (chosen: see rag.answer.extractive)."""
+    """How the parts of a sentence's score are weighed (AnswerSettings.rules_*)."""
 
     lexical: float  # a sentence holding all the question's content words gains this
     rank: float  # a passage ranked lower by retrieval loses this per place

@@ -254,7 +254,11 @@ def used_settings(settings: Settings) -> dict:
     models = {"reader": reader.name, "query_encoder": reader.uses_tuned}
     models["cross_encoder"] = settings.answer.cross_encoder and cross_encoder.shipped()
     answer = {k: v for k, v in dataclasses.asdict(settings.answer).items() if not k.startswith("llm_")}
-    return {"answer": answer, "retrieval": {"k": settings.retrieval.k, "fusion": settings.retrieval.fusion}, **models}
+    r = settings.retrieval
+    retrieval = {"k": r.k, "fusion": r.fusion, "candidates": r.candidates, "rrf_k": r.rrf_k}
+    retrieval |= {"dense_weight": r.dense_weight, "sentence_weight": r.sentence_weight}
+    retrieval |= {"lexical_weight": r.lexical_weight, "lexical_weight_foreign": r.lexical_weight_foreign}
+    return {"answer": answer, "retrieval": retrieval, **models}
 
 
 def systems_names(run: EvalRun) -> Sequence[str]:
