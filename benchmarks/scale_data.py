@@ -30,6 +30,25 @@ REAL = int(os.environ.get("SCALE_REAL", "10000"))  # passages with real vectors 
 Entry = tuple[Letter, list[Passage], np.ndarray, list[Unit], np.ndarray]
 
 
+CHUNK = 500  # texts embedded and cached at a time: a stopped embedding resumes at its last chunk
+
+
+def _embedded(name: str, texts: list[str], query: bool, embedder: object) -> np.ndarray:
+    """The texts' vectors, embedded CHUNK at a time, each chunk cached (by its own texts) as it is done."""
+    parts = []
+    for start in range(0, len(texts), CHUNK):
+        chunk = texts[start : start + CHUNK]
+        digest = hashlib.sha256("\n".join(chunk).encode()).hexdigest()[:12]
+        path = CACHE / "chunks" / f"{name}-{start}-{len(chunk)}-{digest}.npy"
+        if not path.exists():
+            found = embedder.embed_queries(chunk) if query else embedder.embed_passages(chunk)  # type: ignore[attr-defined]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, np.asarray(found, np.float32))
+            print(f"embedded {name} {start + len(chunk)} of {len(texts)}", flush=True)
+        parts.append(np.load(path))
+    return np.concatenate(parts).astype(np.float32)
+
+
 class Seeds:
     """The seed sentences with their vectors, the real passages' vectors, the questions' vectors."""
 
@@ -60,8 +79,7 @@ class Seeds:
             path = CACHE / f"{name}-{len(texts)}-{digest}.npy"
             if not path.exists():
                 embedder = embedder or load_embedder(EmbeddingSettings(threads=2, batch_size=32))
-                found = embedder.embed_queries(texts) if query else embedder.embed_passages(texts)
-                np.save(path, found.astype(np.float32))
+                np.save(path, _embedded(name, texts, query, embedder))
             vectors[name] = np.load(path)
         self.sentence_vectors, self.query_vectors, self.real = (
             vectors["sentences"],
