@@ -43,7 +43,8 @@ def _embedded(name: str, texts: list[str], query: bool, embedder: object) -> np.
         if not path.exists():
             found = embedder.embed_queries(chunk) if query else embedder.embed_passages(chunk)  # type: ignore[attr-defined]
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.save(path, np.asarray(found, np.float32))
+            np.save(path.with_suffix(".tmp.npy"), np.asarray(found, np.float32))
+            os.replace(path.with_suffix(".tmp.npy"), path)  # whole or absent: another run may read it
             print(f"embedded {name} {start + len(chunk)} of {len(texts)}", flush=True)
         parts.append(np.load(path))
     return np.concatenate(parts).astype(np.float32)
