@@ -3,6 +3,7 @@ and print one JSON object per size and backend.
 
     python benchmarks/scale.py --backend faiss --sizes 10000 100000 1000000
     python benchmarks/scale.py --backend milvus --sizes 10000 100000
+    python benchmarks/scale.py --sizes 1000000 --curve 16 32 48 64 96   # IVF: nprobe vs recall vs p50
 
 Each size is built once into benchmarks/.cache/scale-<backend>-<size>/ (in a child
 process), then measured in a fresh child process, so that `rss_mb` (peak RSS) and
@@ -149,6 +150,41 @@ def measure(backend: str, size: int) -> dict:
     }
 
 
+def curve(backend: str, size: int, probes: list[int]) -> list[dict]:
+    """Recall against latency for the FAISS store's IVF: for each number of lists visited
+    (vectors.NPROBE), recall@10 of dense passage search on the real questions and the p50 of
+    retrieve() without and with the date filter. Read-only: the index is not changed."""
+    from rag.store import vectors
+
+    seeds, (folder, uri) = Seeds(), place(backend, size)
+    index = Index(
+        folder, GivenVectors(seeds.questions, seeds.query_vectors), ChunkingSettings(), open_store(uri, folder, 384)
+    )
+    truth, settings = np.load(folder / "truth.npy"), RetrievalSettings()
+    since_2020 = dataclasses.replace(settings, date_from=dt.date(2020, 1, 1))
+    rows = []
+    for nprobe in probes:
+        vectors.NPROBE = nprobe
+        recall = np.mean(
+            [
+                len({k for k, _ in index.store.dense_search(v, 10)} & set(truth[i].tolist())) / 10
+                for i, v in enumerate(seeds.query_vectors)
+            ]
+        )
+        rows.append(
+            {
+                "backend": backend,
+                "passages": size,
+                "real_vectors": REAL,
+                "nprobe": nprobe,
+                "recall_at_10": round(float(recall), 4),
+                "query_ms_p50": _p(_latencies(index, seeds.questions, settings), 50),
+                "filtered_query_ms_p50": _p(_latencies(index, seeds.questions, since_2020), 50),
+            }
+        )
+    return rows
+
+
 def _latencies(index: Index, questions: list[str], settings: RetrievalSettings) -> list[float]:
     out = []
     for _ in range(2):
@@ -170,7 +206,15 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--rebuild", action="store_true", help="build again even if built")
     parser.add_argument("--phase", choices=("build", "measure"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--curve", type=int, nargs="+", metavar="NPROBE", help="recall and p50 for these nprobe (built sizes)"
+    )
     args = parser.parse_args()
+    if args.curve:
+        for size in args.sizes:
+            for row in curve(args.backend, size, args.curve):
+                print(json.dumps(row), flush=True)
+        return None
     if args.phase == "build":
         return build(args.backend, args.sizes[0])
     if args.phase == "measure":

@@ -83,6 +83,7 @@ class FaissSqliteStore:
         self._alive_col = Column(np.ones(p_count, dtype=bool), bool)
         self._alive[[k for k in tables.deleted(self._db) if k < p_count]] = False
         self._meta = meta
+        self._days = tables.letter_days(self._db)  # date ordinal by letter number (0: undated)
         self._masks: tuple[Where | None, dict] | None = None
         self.letter.cache_clear()
 
@@ -124,6 +125,9 @@ class FaissSqliteStore:
         if tables.letter(self._db, letter.id) is not None:
             self.remove(letter.id)
         num = tables.put_letter(self._db, letter)
+        if num >= len(self._days):
+            self._days = np.concatenate([self._days, np.zeros(max(num + 1 - len(self._days), 1024), np.int32)])
+        self._days[num] = letter.date.toordinal() if letter.date else 0
         first, s_first = self._passages.count, self._sentences.count
         tables.put_passages(self._db, num, first, passages)
         tables.put_sentences(self._db, [(s_first + j, first + u.passage, u.start, u.end) for j, u in enumerate(units)])
@@ -270,8 +274,16 @@ class FaissSqliteStore:
     def _passage_mask(self, where: Where | None) -> np.ndarray | None:
         if not where:
             return None if self._alive.all() else self._alive
-        allowed = np.zeros(int(self._letters_of.max(initial=0)) + 1, dtype=bool)
-        allowed[tables.letter_numbers(self._db, where)] = True
+        days = self._days
+        allowed = days > 0 if (where.date_from or where.date_to) else np.ones(len(days), dtype=bool)
+        if where.date_from:  # a date range over the letters' dates in memory, not a query per question
+            allowed &= days >= where.date_from.toordinal()
+        if where.date_to:
+            allowed &= days <= where.date_to.toordinal()
+        if where.letters or where.dossier:
+            chosen = np.zeros(len(days), dtype=bool)
+            chosen[tables.letter_numbers(self._db, Where(where.letters, dossier=where.dossier))] = True
+            allowed &= chosen
         return np.take(allowed, self._letters_of) & self._alive
 
     def dense_search(self, vector: np.ndarray, k: int, where: Where | None = None) -> list[tuple[int, float]]:
