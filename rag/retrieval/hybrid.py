@@ -49,7 +49,11 @@ def retrieve(
         hits = _hits(index, [(key, s, {"lexical": s}, None) for key, s, _ in lexical_found[: settings.k]])
     else:
         weights = (settings.dense_weight, settings.sentence_weight, settings.lexical_weight)
-        rankings = {"dense": dense_found, "sentence": sentence_found, "lexical": lexical_found}
+        rankings: dict[str, Sequence[tuple[int, float, Span | None]]] = {
+            "dense": dense_found,
+            "sentence": sentence_found,
+            "lexical": lexical_found,
+        }
         hits = fuse(rankings, index, settings.k, settings.rrf_k, weights)
     if vector is not None:
         hits = with_sentences(hits, vector, index)

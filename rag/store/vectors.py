@@ -110,7 +110,7 @@ class Rows:
             raise IndexError(f"keys outside 0..{self.count - 1} in {self.path.name}")
         cuts = (np.flatnonzero(np.diff(ordered) != 1) + 1).tolist()
         rows = np.empty((len(ordered), self.dim), self.dtype)
-        buffer, width = memoryview(rows).cast("B"), self.dim * self.dtype.itemsize
+        buffer, width = rows.data.cast("B"), self.dim * self.dtype.itemsize
         for a, b in zip([0, *cuts], [*cuts, len(ordered)], strict=True):
             got = os.preadv(self._reader.fileno(), [buffer[a * width : b * width]], int(ordered[a]) * width)
             if got != (b - a) * width:
