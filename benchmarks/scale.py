@@ -3,6 +3,7 @@ and print one JSON object per size and backend.
 
     python benchmarks/scale.py --backend faiss --sizes 10000 100000 1000000
     python benchmarks/scale.py --backend milvus --sizes 10000 100000
+    python benchmarks/scale.py --sizes 1000000 --curve 16 32 48 64 96   # IVF: nprobe vs recall vs p50
 
 Each size is built once into benchmarks/.cache/scale-<backend>-<size>/ (in a child
 process), then measured in a fresh child process, so that `rss_mb` (peak RSS) and
@@ -12,7 +13,8 @@ process), then measured in a fresh child process, so that `rss_mb` (peak RSS) an
 Fields: passages, sentences; query_ms_p50/p95: retrieve() (passages + sentences + BM25 +
 fusion) over the eval questions, before embedding (the question vectors are given);
 filtered_query_ms_p50: the same with a date filter (letters since 2020: ~17%), and
-letter_filter_ms_p50 with a filter on one letter; recall_at_10: dense passage search
+letter_filter_ms_p50 with a filter on one letter; query_cpu_ms_p50 / filtered_query_cpu_ms_p50:
+the CPU time of those queries (one thread), which a shared machine does not inflate; recall_at_10: dense passage search
 against exact search over all stored vectors, for the real question vectors; load_s:
 open the store and answer the first question; add_letter_s / remove_letter_s: one letter
 (10 passages, 50 sentences; vectors given) added or removed and committed; rss_mb: peak
@@ -112,6 +114,9 @@ def measure(backend: str, size: int) -> dict:
         name: _latencies(index, seeds.questions, s)
         for name, s in (("all", settings), ("date", since_2020), ("letter", one_letter))
     }
+    cpu = {
+        name: _latencies(index, seeds.questions, s, cpu=True) for name, s in (("all", settings), ("date", since_2020))
+    }
     truth = np.load(folder / "truth.npy")
     recall = np.mean(
         [
@@ -138,6 +143,8 @@ def measure(backend: str, size: int) -> dict:
         "query_ms_p95": _p(times["all"], 95),
         "filtered_query_ms_p50": _p(times["date"], 50),
         "letter_filter_ms_p50": _p(times["letter"], 50),
+        "query_cpu_ms_p50": _p(cpu["all"], 50),
+        "filtered_query_cpu_ms_p50": _p(cpu["date"], 50),
         "recall_at_10": round(float(recall), 4),
         "load_s": round(load_s, 2),
         "add_letter_s": round(add_s, 3),
@@ -149,15 +156,56 @@ def measure(backend: str, size: int) -> dict:
     }
 
 
-def _latencies(index: Index, questions: list[str], settings: RetrievalSettings) -> list[float]:
+def curve(backend: str, size: int, probes: list[int]) -> list[dict]:
+    """Recall against latency for the FAISS store's IVF: for each number of lists visited
+    (vectors.NPROBE), recall@10 of dense passage search on the real questions and the p50 of
+    retrieve() without and with the date filter. Read-only: the index is not changed."""
+    from rag.store import vectors
+
+    seeds, (folder, uri) = Seeds(), place(backend, size)
+    index = Index(
+        folder, GivenVectors(seeds.questions, seeds.query_vectors), ChunkingSettings(), open_store(uri, folder, 384)
+    )
+    truth, settings = np.load(folder / "truth.npy"), RetrievalSettings()
+    since_2020 = dataclasses.replace(settings, date_from=dt.date(2020, 1, 1))
+    rows = []
+    for nprobe in probes:
+        vectors.NPROBE = nprobe
+        recall = np.mean(
+            [
+                len({k for k, _ in index.store.dense_search(v, 10)} & set(truth[i].tolist())) / 10
+                for i, v in enumerate(seeds.query_vectors)
+            ]
+        )
+        rows.append(
+            {
+                "backend": backend,
+                "passages": size,
+                "real_vectors": REAL,
+                "nprobe": nprobe,
+                "recall_at_10": round(float(recall), 4),
+                "query_ms_p50": _p(_latencies(index, seeds.questions, settings), 50),
+                "filtered_query_ms_p50": _p(_latencies(index, seeds.questions, since_2020), 50),
+                "query_cpu_ms_p50": _p(_latencies(index, seeds.questions, settings, cpu=True), 50),
+                "filtered_query_cpu_ms_p50": _p(_latencies(index, seeds.questions, since_2020, cpu=True), 50),
+            }
+        )
+    return rows
+
+
+def _latencies(index: Index, questions: list[str], settings: RetrievalSettings, cpu: bool = False) -> list[float]:
+    """ms per question of retrieve() before embedding, the second of two rounds (caches warm, as
+    in a running app); with cpu, the CPU time of the (single) thread that runs it: what the query
+    costs, without the time it waited for a core on a shared machine."""
     out = []
     for _ in range(2):
         for q in questions:
             timings: dict[str, float] = {}
-            started = time.perf_counter()
+            started, used = time.perf_counter(), time.thread_time()
             retrieve(q, index, settings, timings)
-            out.append((time.perf_counter() - started) * 1000 - timings["embed"])
-    return out[len(questions) :]  # the second round: caches warm, as in a running app
+            spent = (time.thread_time() - used) * 1000 if cpu else (time.perf_counter() - started) * 1000
+            out.append(spent - timings["embed"])
+    return out[len(questions) :]
 
 
 def _p(values: list[float], q: int) -> float:
@@ -170,7 +218,15 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--rebuild", action="store_true", help="build again even if built")
     parser.add_argument("--phase", choices=("build", "measure"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--curve", type=int, nargs="+", metavar="NPROBE", help="recall and p50 for these nprobe (built sizes)"
+    )
     args = parser.parse_args()
+    if args.curve:
+        for size in args.sizes:
+            for row in curve(args.backend, size, args.curve):
+                print(json.dumps(row), flush=True)
+        return None
     if args.phase == "build":
         return build(args.backend, args.sizes[0])
     if args.phase == "measure":

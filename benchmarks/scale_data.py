@@ -30,19 +30,49 @@ REAL = int(os.environ.get("SCALE_REAL", "10000"))  # passages with real vectors 
 Entry = tuple[Letter, list[Passage], np.ndarray, list[Unit], np.ndarray]
 
 
+CHUNK = 500  # texts embedded and cached at a time: a stopped embedding resumes at its last chunk
+
+
+def _embedded(
+    name: str, texts: list[str], query: bool, embedder: object, shard: tuple[int, int] = (0, 1)
+) -> np.ndarray:
+    """The texts' vectors, embedded CHUNK at a time, each chunk cached (by its own texts) as it is done.
+    With shard (i, n), only every n-th chunk from the i-th is embedded (several processes share the work)."""
+    parts = []
+    for number, start in enumerate(range(0, len(texts), CHUNK)):
+        chunk = texts[start : start + CHUNK]
+        digest = hashlib.sha256("\n".join(chunk).encode()).hexdigest()[:12]
+        path = CACHE / "chunks" / f"{name}-{start}-{len(chunk)}-{digest}.npy"
+        if shard[1] > 1 and number % shard[1] != shard[0]:
+            continue
+        if not path.exists():
+            found = embedder.embed_queries(chunk) if query else embedder.embed_passages(chunk)  # type: ignore[attr-defined]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path.with_suffix(".tmp.npy"), np.asarray(found, np.float32))
+            os.replace(path.with_suffix(".tmp.npy"), path)  # whole or absent: another run may read it
+            print(f"embedded {name} {start + len(chunk)} of {len(texts)}", flush=True)
+        parts.append(np.load(path))
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _seed_sentences() -> list[str]:
+    """The seed letters' sentences (longer than 20 characters), sorted."""
+    letters = [corpus.read_letter(p) for p in sorted((ROOT / "corpus").glob("*.txt"))]
+    units = [
+        letter.text[s:e]
+        for letter in letters
+        for p in chunking.passages(letter, ChunkingSettings())
+        for s, e in chunking.sentence_units(p)
+    ]
+    return sorted({u for u in units if len(u) > 20})
+
+
 class Seeds:
     """The seed sentences with their vectors, the real passages' vectors, the questions' vectors."""
 
     def __init__(self) -> None:
         CACHE.mkdir(parents=True, exist_ok=True)
-        letters = [corpus.read_letter(p) for p in sorted((ROOT / "corpus").glob("*.txt"))]
-        units = [
-            letter.text[s:e]
-            for letter in letters
-            for p in chunking.passages(letter, ChunkingSettings())
-            for s, e in chunking.sentence_units(p)
-        ]
-        self.sentences = sorted({u for u in units if len(u) > 20})
+        self.sentences = _seed_sentences()
         self.questions = [
             json.loads(line)["question"]
             for f in ("dev", "own", "heldout")
@@ -60,8 +90,7 @@ class Seeds:
             path = CACHE / f"{name}-{len(texts)}-{digest}.npy"
             if not path.exists():
                 embedder = embedder or load_embedder(EmbeddingSettings(threads=2, batch_size=32))
-                found = embedder.embed_queries(texts) if query else embedder.embed_passages(texts)
-                np.save(path, found.astype(np.float32))
+                np.save(path, _embedded(name, texts, query, embedder))
             vectors[name] = np.load(path)
         self.sentence_vectors, self.query_vectors, self.real = (
             vectors["sentences"],
@@ -126,3 +155,19 @@ class Seeds:
             unit_vectors += 0.6 * rng.normal(size=unit_vectors.shape) / np.sqrt(unit_vectors.shape[1])
             unit_vectors /= np.linalg.norm(unit_vectors, axis=1, keepdims=True)
         return letter, passages, self.passage_vectors(first, PER_LETTER), units, unit_vectors.astype(np.float32)
+
+
+def _texts(n: int) -> list[str]:
+    """The texts of the first n synthetic passages (what Seeds embeds as the real sample)."""
+    seeds = Seeds.__new__(Seeds)
+    seeds.sentences = _seed_sentences()
+    return [seeds.text(i) for i in range(n)]
+
+
+if __name__ == "__main__":  # embed a share of the real sample: python scale_data.py I N (e.g. 0 2 and 1 2)
+    import sys
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    part = (int(sys.argv[1]), int(sys.argv[2]))
+    worker = load_embedder(EmbeddingSettings(threads=1, batch_size=32))
+    _embedded("passages", _texts(REAL), False, worker, part)

@@ -43,11 +43,24 @@ def check_question(question: str, limits: LimitsSettings) -> None:
         )
 
 
-def plan(index: Index, letters: Sequence[Letter], settings: Settings, dutch: bool = False) -> Plan:
+def content_owners(index: Index) -> dict[str, str]:
+    """The id of the stored letter that says each content (see corpus.content_key); reads every
+    stored letter, so an ingest in batches makes it once and plan() keeps it up to date."""
+    return {content_key(l): l.id for l in index.letters.values()}
+
+
+def plan(
+    index: Index,
+    letters: Sequence[Letter],
+    settings: Settings,
+    dutch: bool = False,
+    owners: dict[str, str] | None = None,
+) -> Plan:
     """Sort letters into unchanged, refused (duplicate content, too much embedding) and to do;
-    the letters to do stamped with the time they are added."""
+    the letters to do stamped with the time they are added. `owners` (content_owners(), for
+    the letters stored now) is updated with the letters to do."""
     result = Plan()
-    owners = {content_key(l): l.id for l in index.letters.values()}
+    owners = content_owners(index) if owners is None else owners
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for letter in letters:
         old = index.letters.get(letter.id)
@@ -69,7 +82,9 @@ def plan(index: Index, letters: Sequence[Letter], settings: Settings, dutch: boo
         result.todo.append(letter)
         result.pieces[letter.id] = pieces
         result.units[letter.id] = units
-        result.counts[letter.id] = sum(1 for p in index.passages if p.letter_id == letter.id)
+    # passages stored now per letter: one read for the batch (not a pass over every passage per letter)
+    stored = index.store.letter_summaries([l.id for l in result.todo]) if result.todo else {}
+    result.counts = {l.id: int(stored.get(l.id, {}).get("passages", 0)) for l in result.todo}
     return result
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from pathlib import Path
 
 from rag import admission, versions, writer
@@ -61,7 +61,9 @@ def build_index(
 ) -> tuple[Index, IngestReport]:
     """Add letter files (and folders of them) to the index, committing every
     `settings.ingest.batch_letters` letters: an interrupted ingest continues where it
-    stopped when run again. Embeds with `settings.ingest.threads` threads.
+    stopped when run again. Files are parsed batch by batch as the ingest reaches them, so
+    memory holds one batch of letters however many files there are. Embeds with
+    `settings.ingest.threads` threads.
 
     Bad files are refused with their reason and the good ones still added; what was
     stored before is never lost. The index is read and saved under the writer lock, so a
@@ -69,23 +71,46 @@ def build_index(
     goes to a folder beside the index and replaces it only when complete. A given `index` is
     used as it is (its caller holds the lock, or it is private)."""
     files, skipped = corpus.scan(paths)
-    letters, refused = read_letters(files, limits=settings.limits)
+    batches = Batches(files, settings)
     if index is not None:
-        report = add_letters(settings, index, letters, on_progress, save=bool(rebuild))
-        return index, _with_refused(report, refused, skipped)
+        report = _add_batches(settings, index, batches, on_progress, save=bool(rebuild))
+        return index, _with_refused(report, batches.refused, skipped)
     with writer.exclusive(settings.index_dir, settings.limits.writer_wait_s, on_wait):
         embedder = load_embedder(dataclasses.replace(settings.embedding, threads=settings.ingest.threads))
         if rebuild and not settings.store:
-            index, report = _rebuild(settings, letters, embedder, on_progress)
+            index, report = _rebuild(settings, batches, embedder, on_progress)
         else:
             index = open_index(settings, create=True, embedder=embedder)
             if rebuild:
                 for letter_id in list(index.letters):  # a Milvus store: start over in place
                     index.remove(letter_id)
-            report = add_letters(settings, index, letters, on_progress, save=bool(rebuild))
+            report = _add_batches(settings, index, batches, on_progress, save=bool(rebuild))
         if rebuild and index.letters:
             versions.drop_all(settings.index_dir)  # a rebuild is a compaction: no earlier versions kept
-    return index, _with_refused(report, refused, skipped)
+    return index, _with_refused(report, batches.refused, skipped)
+
+
+class Batches:
+    """The letters of these files, parsed one batch (`settings.ingest.batch_letters` files) at
+    a time as they are iterated; `refused` collects the files that could not be read, and a
+    second file with an id already read is refused as in read_letters()."""
+
+    def __init__(self, files: Sequence[Path], settings: Settings, dutch: bool = False) -> None:
+        self.files, self.size = list(files), max(1, settings.ingest.batch_letters)
+        self.limits, self.dutch = settings.limits, dutch
+        self.refused: list[tuple[str, str]] = []
+        self.read = 0  # files parsed so far
+        self._seen: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __iter__(self) -> Iterator[list[Letter]]:
+        for start in range(0, len(self.files), self.size):
+            letters, refused = read_letters(self.files[start : start + self.size], self.dutch, self.limits, self._seen)
+            self.refused += refused
+            self.read = min(start + self.size, len(self.files))
+            yield letters
 
 
 def _with_refused(
@@ -95,13 +120,14 @@ def _with_refused(
 
 
 def _rebuild(
-    settings: Settings, letters: list[Letter], embedder: Embedder, on_progress: OnProgress | None
+    settings: Settings, batches: Batches, embedder: Embedder, on_progress: OnProgress | None
 ) -> tuple[Index, IngestReport]:
-    """Build a new index beside the old one, then swap the folders (uploads move along)."""
+    """Build a new index beside the old one, then swap the folders (uploads move along).
+    The caller holds the writer lock, which lives beside the folder and so outlasts the swap."""
     target = settings.index_dir
     staging = target.with_name(target.name + ".rebuild")
     fresh = Index(staging, embedder, settings.chunking)
-    report = add_letters(dataclasses.replace(settings, index_dir=staging), fresh, letters, on_progress, save=True)
+    report = _add_batches(dataclasses.replace(settings, index_dir=staging), fresh, batches, on_progress, save=True)
     fresh.close()
     if (target / "uploads").is_dir():
         shutil.move(str(target / "uploads"), str(staging / "uploads"))
@@ -130,43 +156,81 @@ def add_letters(
     more embedding than the limit, is refused; one that replaces a letter with different
     content is replaced (its previous version kept, see rag.versions) only if `replace`, else
     it is reported as pending."""
-    plan = admission.plan(index, letters, settings, dutch)
-    replaced = [(l.id, plan.counts[l.id], len(plan.pieces[l.id])) for l in plan.todo if l.id in index.letters]
-    if not replace:
-        plan.todo = [l for l in plan.todo if l.id not in index.letters]
-    progress = _Progress(on_progress, plan.todo)
     batch = max(1, settings.ingest.batch_letters)
-    for start in range(0, len(plan.todo), batch):
-        for letter in plan.todo[start : start + batch]:
+    chunks = [list(letters[start : start + batch]) for start in range(0, len(letters), batch)]
+    return _add_batches(settings, index, chunks, on_progress, save, replace, dutch, expected=len(letters))
+
+
+def _add_batches(
+    settings: Settings,
+    index: Index,
+    batches: Iterable[list[Letter]],
+    on_progress: OnProgress | None = None,
+    save: bool = False,
+    replace: bool = True,
+    dutch: bool = False,
+    expected: int | None = None,
+) -> IngestReport:
+    """add_letters() over letters that come in batches (parsed as they are reached): each
+    batch is planned, embedded and committed before the next one is read."""
+    owners = admission.content_owners(index)  # once: the batches keep it up to date
+    expected = len(batches) if expected is None and isinstance(batches, Sized) else expected
+    progress = _Progress(on_progress)
+    parts: list[IngestReport] = []
+    read = 0
+    for letters in batches:
+        read = getattr(batches, "read", read + len(letters))  # files (or letters) taken so far
+        plan = admission.plan(index, letters, settings, dutch, owners)
+        replaced = [(l.id, plan.counts[l.id], len(plan.pieces[l.id])) for l in plan.todo if l.id in index.letters]
+        if not replace:
+            plan.todo = [l for l in plan.todo if l.id not in index.letters]
+        progress.expect(len(plan.todo), max((expected or 0) - read, 0))
+        for letter in plan.todo:
             if letter.id in index.letters:
                 versions.keep(index.directory, index.letters[letter.id])
-            parts = plan.pieces[letter.id]
-            index.add(letter, parts, progress.step(letter, parts))
-        writer.commit(index)
-    if plan.todo:
+            pieces = plan.pieces[letter.id]
+            index.add(letter, pieces, progress.step(letter, pieces))
+        if plan.todo:
+            writer.commit(index)
+        done_ids = {l.id for l in plan.todo}
+        parts.append(
+            IngestReport(
+                added=tuple(l.id for l in plan.todo if l.id not in {r[0] for r in replaced}),
+                updated=tuple(r[0] for r in replaced if r[0] in done_ids),
+                unchanged=tuple(plan.unchanged),
+                refused=tuple(plan.refused),
+                replaced=tuple(r for r in replaced if r[0] in done_ids),
+                pending=tuple(r for r in replaced if r[0] not in done_ids),
+            )
+        )
+    report = _joined(parts)
+    if report.added or report.updated:
         compact = getattr(index.store, "compact", None)
         if compact and getattr(index.store, "segment_count", lambda: 0)() > settings.ingest.compact_segments:
             compact()
     elif save and index.letters:  # never store an index that holds nothing
         writer.commit(index)
-    done_ids = {l.id for l in plan.todo}
-    return IngestReport(
-        added=tuple(l.id for l in plan.todo if l.id not in {r[0] for r in replaced}),
-        updated=tuple(r[0] for r in replaced if r[0] in done_ids),
-        unchanged=tuple(plan.unchanged),
-        refused=tuple(plan.refused),
-        replaced=tuple(r for r in replaced if r[0] in done_ids),
-        pending=tuple(r for r in replaced if r[0] not in done_ids),
-    )
+    return report
+
+
+def _joined(reports: Sequence[IngestReport]) -> IngestReport:
+    """One report for the batches' reports, in their order."""
+    fields = ("added", "updated", "unchanged", "refused", "replaced", "pending")
+    return IngestReport(**{f: tuple(x for r in reports for x in getattr(r, f)) for f in fields})
 
 
 class _Progress:
     """Progress in passages: each embedded text of a letter counts as its share of the letter's
-    passages; the total is counted as letters are chunked (estimated for the rest)."""
+    passages; the total is counted as letters are chunked (estimated for the rest, from the
+    letters still expected: those found unchanged or refused are taken off)."""
 
-    def __init__(self, on_progress: OnProgress | None, todo: Sequence[Letter]) -> None:
-        self.on_progress, self.letters, self.chunked, self.passages = on_progress, len(todo), 0, 0
+    def __init__(self, on_progress: OnProgress | None) -> None:
+        self.on_progress, self.letters, self.chunked, self.passages = on_progress, 0, 0, 0
         self.done = 0.0
+
+    def expect(self, now: int, later: int) -> None:
+        """The batch about to be embedded has `now` letters to do; `later` files are still unread."""
+        self.letters = self.chunked + now + later
 
     def step(self, letter: Letter, parts: Sequence[Passage]) -> Callable[[int], None] | None:
         """The embedder's progress callback for this letter's texts."""
@@ -176,7 +240,7 @@ class _Progress:
         self.passages += len(parts)
         texts = len(parts) + sum(len(chunking.sentence_units(p)) for p in parts)
         share = len(parts) / max(texts, 1)
-        total = round(self.passages / self.chunked * self.letters)
+        total = round(self.passages / self.chunked * max(self.letters, self.chunked))
         callback = self.on_progress
 
         def advance(n: int) -> None:
@@ -187,13 +251,17 @@ class _Progress:
 
 
 def read_letters(
-    paths: Sequence[Path], dutch: bool = False, limits: LimitsSettings | None = None
+    paths: Sequence[Path],
+    dutch: bool = False,
+    limits: LimitsSettings | None = None,
+    seen: dict[str, str] | None = None,
 ) -> tuple[list[Letter], list[tuple[str, str]]]:
     """Parse every letter file under paths: the letters, and (file, reason) for each refused
-    one; the reasons in Dutch if `dutch` (for the app)."""
+    one; the reasons in Dutch if `dutch` (for the app). `seen` (letter id -> file) carries the
+    ids read before, so that batches read one after another refuse a repeated id too."""
     letters: list[Letter] = []
     refused: list[tuple[str, str]] = []
-    seen: dict[str, str] = {}
+    seen = {} if seen is None else seen
     for path in corpus.letter_files(paths):
         try:
             letter = corpus.read_letter(path, limits)

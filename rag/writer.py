@@ -1,9 +1,12 @@
 """One writer at a time, across processes, around the store: the pipeline and the app
 wrap every read-modify-write of an index in `exclusive()`, and end it with `commit()`.
 
-- `writer.lock` in the index folder is held (flock, exclusive) from before the stored
-  index is read until after the new one is on disk, so a second `rag ingest`, `rag remove`
-  or app upload waits (saying so) instead of saving over the first one's letters.
+- `<index>.writer.lock` beside the index folder (not in it) is held (flock, exclusive) from
+  before the stored index is read until after the new one is on disk, so a second `rag
+  ingest`, `rag remove` or app upload waits (saying so) instead of saving over the first
+  one's letters. Beside, because `rag ingest --rebuild` swaps the folder: a lock inside it
+  would be swapped away with it, and a writer waiting on the old folder's lock and one
+  arriving after the swap would both hold "the" lock.
 - `commit()` saves through the store and then stamps the next `generation` number into
   manifest.json, so a reader (the app) can see that someone else committed.
 - `version()` is what a reader compares, at the cost of one stat: the manifest file's identity.
@@ -26,7 +29,7 @@ from typing import Protocol
 
 from rag.errors import IndexError_
 
-LOCK = "writer.lock"
+LOCK = ".writer.lock"  # suffix of the lock file beside the index folder: index/ -> index.writer.lock
 MANIFEST = "manifest.json"
 
 Version = tuple[int, int, int]  # (inode, mtime in ns, size) of manifest.json
@@ -47,7 +50,7 @@ def exclusive(
     """Hold the index's writer lock; if another writer holds it, tell on_wait and wait up to wait_s."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / LOCK, "a+", encoding="utf-8") as handle:
+    with open(lock_path(directory), "a+", encoding="utf-8") as handle:
         if not _try(handle):
             holder = _holder(directory)
             if on_wait:
@@ -70,6 +73,13 @@ def exclusive(
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def lock_path(directory: Path) -> Path:
+    """The writer lock of the index at `directory`: a file beside the folder, which outlives
+    the folder being swapped by a rebuild (index/ -> index.writer.lock)."""
+    directory = Path(directory).resolve()
+    return directory.with_name(directory.name + LOCK)
 
 
 def commit(store: Committable) -> int:
@@ -117,7 +127,7 @@ def _try(handle: object) -> bool:
 
 def _holder(directory: Path) -> str:
     try:
-        return (directory / LOCK).read_text(encoding="utf-8").strip() or "unknown"
+        return lock_path(directory).read_text(encoding="utf-8").strip() or "unknown"
     except OSError:
         return "unknown"
 

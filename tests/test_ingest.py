@@ -86,6 +86,29 @@ def test_progress_counts_passages_up_to_the_total(tmp_path: Path, embedder: Embe
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
+def test_a_folder_is_read_batch_by_batch_as_the_ingest_reaches_it(tmp_path: Path, embedder: Embedder) -> None:
+    # memory holds one batch of letters, not the whole folder: a file is parsed only when its
+    # batch comes, so a letter changed while an earlier batch is embedded goes in as changed
+    folder = tmp_path / "letters"
+    write_letters(folder, 4)
+    settings = Settings(index_dir=tmp_path / "index", ingest=IngestSettings(batch_letters=2))
+    embedding: list[str] = []
+
+    def on_progress(letter_id: str, done: int, total: int) -> None:
+        if not embedding:
+            (folder / "brief-003.txt").write_text(
+                "Brief nummer 3 over Rotterdam\n\nHet kabinet opent in Rotterdam een haven voor vraag 3.\n",
+                encoding="utf-8",
+            )
+        embedding.append(letter_id)
+
+    index = Index(settings.index_dir, embedder, settings.chunking)
+    _, report = pipeline.build_index(settings, [folder], index=index, on_progress=on_progress)
+    assert embedding[0] == "brief-000" and report.added == ("brief-000", "brief-001", "brief-002", "brief-003")
+    assert "Rotterdam" in index.letters["brief-003"].text and "Leiden" not in index.letters["brief-003"].text
+    assert len(index.letters) == 4 and len(index.passages) == 7
+
+
 def test_the_cli_works_unchanged_on_the_milvus_store(tmp_path: Path) -> None:
     env = {"RAG_STORE": str(tmp_path / "milvus.db"), "RAG_INDEX": str(tmp_path / "index")}
     run = lambda *a: rag(*a, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE).communicate(timeout=600)  # noqa: E731

@@ -129,3 +129,51 @@ def test_every_commit_stamps_the_next_generation(tmp_path: Path) -> None:
     proc.communicate(timeout=300)
     assert writer.read_generation(index_dir) == 4 and writer.version(index_dir) != before
     assert letters_in(index_dir) == {"brief-1", "brief-3"}
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from rag import writer
+index_dir, marks, seconds = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
+with writer.exclusive(index_dir, what=marks.name):
+    marks.write_text(f"in {time.time()}\\n")
+    time.sleep(seconds)
+    with marks.open("a") as out:
+        out.write(f"out {time.time()}\\n")
+"""
+
+
+def hold(index_dir: Path, marks: Path, seconds: float) -> subprocess.Popen:
+    """A process that takes the writer lock, notes when it got it and when it let go."""
+    environ = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-c", HOLD, str(index_dir), str(marks), str(seconds)], env=environ)
+
+
+def mark(marks: Path, what: str) -> float | None:
+    text = marks.read_text() if marks.exists() else ""
+    found = [float(line.split()[1]) for line in text.splitlines() if line.startswith(what + " ")]
+    return found[0] if found else None
+
+
+def test_a_rebuild_swapping_the_folder_keeps_one_writer_at_a_time(tmp_path: Path) -> None:
+    # A writer that waited through `rag ingest --rebuild` (which swaps the index folder) and
+    # one that comes after the swap must not both hold the lock: it lives beside the folder.
+    index_dir = tmp_path / "index"
+    first = rag("ingest", str(small_letter(tmp_path, 1)), "--quiet", "--index", str(index_dir))
+    assert first.wait(300) == 0
+    rebuild = rag("ingest", str(small_letter(tmp_path, 2)), "--rebuild", "--quiet", "--index", str(index_dir))
+    deadline = time.time() + 120
+    while f"pid {rebuild.pid}," not in writer.lock_path(index_dir).read_text() and time.time() < deadline:
+        time.sleep(0.05)
+    waiting = hold(index_dir, tmp_path / "waiting.txt", 3.0)  # waits for the rebuild
+    out, err = rebuild.communicate(timeout=300)
+    assert rebuild.returncode == 0, err
+    while mark(tmp_path / "waiting.txt", "in") is None and time.time() < deadline:
+        time.sleep(0.05)
+    later = hold(index_dir, tmp_path / "later.txt", 0.0)  # comes after the swap
+    assert waiting.wait(60) == 0 and later.wait(60) == 0
+    waited_out, later_in = mark(tmp_path / "waiting.txt", "out"), mark(tmp_path / "later.txt", "in")
+    assert waited_out is not None and later_in is not None and later_in >= waited_out
+    assert letters_in(index_dir) == {"brief-2"}  # the rebuilt index took the old one's place
+    assert not (index_dir / writer.LOCK).exists() and writer.lock_path(index_dir).parent == tmp_path

@@ -12,14 +12,15 @@ development sets (benchmarks/fusion_grid.py), not per question."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from rag.language import language
 from rag.settings import RetrievalSettings
-from rag.store.base import Where
+from rag.store.base import Span, Where
 from rag.store.index import Index
 from rag.types import Evidence, Hit, Passage
 
@@ -29,26 +30,34 @@ def retrieve(
 ) -> list[Hit]:
     """The best `settings.k` passages for the question, within the settings' filters."""
     timings = {} if timings is None else timings
-    allowed = where(settings, index)
+    allowed, n = where(settings, index), settings.candidates
     clock = time.perf_counter()
     vector = None if settings.fusion == "lexical" else index.embed_query(question)
     timings["embed"] = (time.perf_counter() - clock) * 1000
     clock = time.perf_counter()
-    dense_hits = [] if vector is None else dense(vector, index, settings.candidates, allowed)
-    sentence_hits = [] if vector is None else sentences(vector, index, settings.candidates, allowed)
+    store = index.store
+    # the rankings as (key, score, evidence): passages are read only for the fused top k
+    dense_found = [] if vector is None else [(key, s, None) for key, s in store.dense_search(vector, n, allowed)]
+    sentence_found = [] if vector is None else store.sentence_search(vector, n, allowed)
     timings["dense"] = (time.perf_counter() - clock) * 1000
     clock = time.perf_counter()
-    lexical_hits = [] if settings.fusion == "dense" else lexical(question, index, settings.candidates, allowed)
+    lexical_found = (
+        [] if settings.fusion == "dense" else [(key, s, None) for key, s in store.lexical_search(question, n, allowed)]
+    )
     timings["lexical"] = (time.perf_counter() - clock) * 1000
     clock = time.perf_counter()
     if settings.fusion == "dense":
-        hits = dense_hits
+        hits = _hits(index, [(key, s, {"dense": s}, None) for key, s, _ in dense_found[: settings.k]])
     elif settings.fusion == "lexical":
-        hits = lexical_hits
+        hits = _hits(index, [(key, s, {"lexical": s}, None) for key, s, _ in lexical_found[: settings.k]])
     else:
         weights = (settings.dense_weight, settings.sentence_weight, lexical_weight(question, settings))
-        hits = rrf([dense_hits, sentence_hits, lexical_hits], k=settings.rrf_k, weights=weights)
-    hits = hits[: settings.k]
+        rankings: dict[str, Sequence[tuple[int, float, Span | None]]] = {
+            "dense": dense_found,
+            "sentence": sentence_found,
+            "lexical": lexical_found,
+        }
+        hits = fuse(rankings, index, settings.k, settings.rrf_k, weights)
     if vector is not None:
         hits = with_sentences(hits, vector, index)
     timings["fuse"] = (time.perf_counter() - clock) * 1000
@@ -59,6 +68,42 @@ def lexical_weight(question: str, settings: RetrievalSettings) -> float:
     """BM25's weight in the fusion: `lexical_weight` for a Dutch question, the letters' language,
     `lexical_weight_foreign` for one in another language."""
     return settings.lexical_weight if language(question) == "nl" else settings.lexical_weight_foreign
+
+
+def fuse(
+    rankings: Mapping[str, Sequence[tuple[int, float, Span | None]]],
+    index: Index,
+    top: int,
+    k: int = 60,
+    weights: Sequence[float] | None = None,
+) -> list[Hit]:
+    """rrf() over rankings of store keys (name -> [(key, score, evidence)]), reading only the
+    passages of the best `top`: the same hits, scores and order as rrf() over Hits cut to `top`
+    (ties broken by passage id, so the passages tied at the cut are read too)."""
+    weights = list(weights) if weights is not None else [1.0] * len(rankings)
+    fused: dict[int, float] = {}
+    scores: dict[int, dict[str, float]] = {}
+    evidence: dict[int, Span] = {}
+    for weight, (name, ranking) in zip(weights, rankings.items(), strict=True):
+        for rank, (key, score, span) in enumerate(ranking, start=1):
+            fused[key] = fused.get(key, 0.0) + weight / (k + rank)
+            scores.setdefault(key, {})[name] = score
+            if span and key not in evidence:
+                evidence[key] = span
+    order = sorted(fused, key=lambda key: -fused[key])
+    while True:
+        cut = fused[order[top - 1]] if len(order) >= top else -math.inf
+        wanted = [key for key in order if fused[key] >= cut]
+        found = dict(zip(wanted, index.store.passages(wanted), strict=True))
+        gone = [key for key, p in found.items() if p is None]  # removed by another writer since the search
+        if not gone:
+            break
+        order = [key for key in order if key not in gone]
+    wanted.sort(key=lambda key: (-fused[key], found[key].id))  # type: ignore[union-attr]
+    return [
+        Hit(found[key], fused[key], {**scores[key], "rrf": fused[key]}, evidence.get(key))  # type: ignore[arg-type]
+        for key in wanted[:top]
+    ]
 
 
 def dense(vector: np.ndarray, index: Index, k: int, allowed: Where | None = None) -> list[Hit]:

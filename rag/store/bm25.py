@@ -48,16 +48,35 @@ class Bm25Segments:
         """(score, key) of the best k passages of the segments, among `allowed` keys (bool array)."""
         found: list[tuple[float, int]] = []
         for retriever, keys in self._loaded:
-            known = [w for w in words if w in retriever.vocab_dict]
-            if not known:
+            scores = _scores(retriever, words)
+            if scores is None:
                 continue
-            scores = retriever.get_scores(known)
-            if allowed is not None:
-                inside = keys < len(allowed)
-                scores = np.where(inside & allowed[np.minimum(keys, len(allowed) - 1)], scores, 0.0)
-            top = np.argpartition(-scores, k - 1)[:k] if len(scores) > k else np.arange(len(scores))
-            found += [(float(scores[i]), int(keys[i])) for i in top if scores[i] > 0]
+            docs = np.flatnonzero(scores)  # the passages holding a query word (BM25 > 0 there)
+            if allowed is not None:  # the filter on those only, not on every passage
+                inside = docs[keys[docs] < len(allowed)]
+                docs = inside[allowed[keys[inside]]]
+            if len(docs) > k:
+                docs = docs[np.argpartition(-scores[docs], k - 1)[:k]]
+            found += [(float(scores[i]), int(keys[i])) for i in docs]
         return found
+
+
+def _scores(retriever: bm25s.BM25, words: list[str]) -> np.ndarray | None:
+    """The BM25 score of every document of the segment for these words (None: no word is
+    known): bm25s' get_scores(), summed word by word in float32 as it does, without its
+    general path (a ufunc.at per word and checks made for any query)."""
+    ids = [retriever.vocab_dict[w] for w in words if w in retriever.vocab_dict]
+    if not ids:
+        return None
+    matrix = retriever.scores
+    data, indices, indptr = matrix["data"], matrix["indices"], matrix["indptr"]
+    scores = np.zeros(matrix["num_docs"], dtype=np.float32)
+    for token in ids:
+        start, end = int(indptr[token]), int(indptr[token + 1])
+        scores[indices[start:end]] += data[start:end]  # a word lists each document once
+    if getattr(retriever, "nonoccurrence_array", None) is not None:  # BM25L / BM25+ (not Lucene's)
+        scores += retriever.nonoccurrence_array[ids].sum()
+    return scores
 
 
 def _load(path: Path) -> tuple[bm25s.BM25, np.ndarray]:

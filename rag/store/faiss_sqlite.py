@@ -83,6 +83,8 @@ class FaissSqliteStore:
         self._alive_col = Column(np.ones(p_count, dtype=bool), bool)
         self._alive[[k for k in tables.deleted(self._db) if k < p_count]] = False
         self._meta = meta
+        self._days = tables.letter_days(self._db)  # date ordinal by letter number (0: undated)
+        self._masks: tuple[Where | None, dict] | None = None
         self.letter.cache_clear()
 
     def _writing(self) -> None:
@@ -123,6 +125,9 @@ class FaissSqliteStore:
         if tables.letter(self._db, letter.id) is not None:
             self.remove(letter.id)
         num = tables.put_letter(self._db, letter)
+        if num >= len(self._days):
+            self._days = np.concatenate([self._days, np.zeros(max(num + 1 - len(self._days), 1024), np.int32)])
+        self._days[num] = letter.date.toordinal() if letter.date else 0
         first, s_first = self._passages.count, self._sentences.count
         tables.put_passages(self._db, num, first, passages)
         tables.put_sentences(self._db, [(s_first + j, first + u.passage, u.start, u.end) for j, u in enumerate(units)])
@@ -135,6 +140,7 @@ class FaissSqliteStore:
         self._letters_col.extend(np.full(len(passages), num))
         self._owners_col.extend(owners[:, 0])
         self._alive_col.extend(np.ones(len(passages), bool))
+        self._masks = None
         self.letter.cache_clear()
 
     def remove(self, letter_id: str) -> None:
@@ -144,6 +150,7 @@ class FaissSqliteStore:
         if keys is None:
             raise IndexError_(f"No letter '{letter_id}' in the index at {self.folder}.")
         self._alive[keys] = False
+        self._masks = None
         self.letter.cache_clear()
 
     def commit(self) -> None:
@@ -248,13 +255,36 @@ class FaissSqliteStore:
 
     # --- searching ------------------------------------------------------------------
 
-    def _mask(self, where: Where | None) -> np.ndarray | None:
-        """The passage keys a search may return (alive, within the filter); None: all of them."""
+    def _mask(self, where: Where | None, sentences: bool = False) -> np.ndarray | None:
+        """The passage keys (or sentence keys) a search may return (alive, within the filter);
+        None: all of them. Made once per Where object: the three searches of one question
+        pass the same one (a change to the store forgets it)."""
+        if self._masks is not None and self._masks[0] is where:
+            cached = self._masks[1]
+        else:
+            cached = {}
+            self._masks = (where, cached)
+        if "passages" not in cached:
+            cached["passages"] = self._passage_mask(where)
+        if sentences and "sentences" not in cached:
+            mask = cached["passages"]
+            cached["sentences"] = None if mask is None else np.take(mask, self._owners)
+        return cached["sentences" if sentences else "passages"]
+
+    def _passage_mask(self, where: Where | None) -> np.ndarray | None:
         if not where:
             return None if self._alive.all() else self._alive
-        allowed = np.zeros(int(self._letters_of.max(initial=0)) + 1, dtype=bool)
-        allowed[tables.letter_numbers(self._db, where)] = True
-        return allowed[self._letters_of] & self._alive
+        days = self._days
+        allowed = days > 0 if (where.date_from or where.date_to) else np.ones(len(days), dtype=bool)
+        if where.date_from:  # a date range over the letters' dates in memory, not a query per question
+            allowed &= days >= where.date_from.toordinal()
+        if where.date_to:
+            allowed &= days <= where.date_to.toordinal()
+        if where.letters or where.dossier:
+            chosen = np.zeros(len(days), dtype=bool)
+            chosen[tables.letter_numbers(self._db, Where(where.letters, dossier=where.dossier))] = True
+            allowed &= chosen
+        return np.take(allowed, self._letters_of) & self._alive
 
     def dense_search(self, vector: np.ndarray, k: int, where: Where | None = None) -> list[tuple[int, float]]:
         """(key, cosine) of the k passages nearest to the vector, within the filter."""
@@ -262,8 +292,7 @@ class FaissSqliteStore:
 
     def sentence_search(self, vector: np.ndarray, k: int, where: Where | None = None) -> list[tuple[int, float, Span]]:
         """(key, cosine, span) of the k passages by their best sentence unit."""
-        mask = self._mask(where)
-        allowed = None if mask is None else mask[self._owners]
+        allowed = self._mask(where, sentences=True)
         wanted, best = 4 * k, {}
         while k > 0:
             found = self._sentences.search(vector, wanted, allowed)

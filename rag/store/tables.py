@@ -4,10 +4,13 @@ Dutch-stemmed passage text (rowid = passage key) for BM25. Read on demand, never
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from rag import records
 from rag.store.base import Where, dossier_of
@@ -116,6 +119,16 @@ def letter_numbers(db: sqlite3.Connection, where: Where) -> list[int]:
         sql.append("AND date <= ?")
         args.append(where.date_to.isoformat())
     return [n for (n,) in db.execute(" ".join(sql), args)]
+
+
+def letter_days(db: sqlite3.Connection) -> np.ndarray:
+    """The date of every letter as a day number (date.toordinal(); 0: undated), indexed by the
+    letter's number: what a date filter compares."""
+    rows = db.execute("SELECT num, date FROM letters").fetchall()
+    days = np.zeros(max((n for n, _ in rows), default=0) + 1024, dtype=np.int32)
+    for num, date in rows:
+        days[num] = dt.date.fromisoformat(date).toordinal() if date else 0
+    return days
 
 
 def lexical(db: sqlite3.Connection, words: Sequence[str], k: int | None, lo: int = 0) -> list[tuple[int, float]]:
