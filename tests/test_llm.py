@@ -279,6 +279,7 @@ def test_real_model_over_openai_compatible_server(server: str, hits: list[Hit], 
 
 def test_real_model_in_process(gguf: Path, hits: list[Hit], embedder: Embedder) -> None:
     settings = AnswerSettings(mode="llm", llm_provider="llamacpp", llm_model_path=str(gguf))
+    assert llm.chat_model(settings).n_batch == 512  # the prompt read in large batches (LangChain's default is 8)
     question = "Hoeveel militaire steun heeft Nederland geleverd?"
     stream = llm.answer_stream(question, judged(question, hits, embedder, settings), settings, encoder(embedder))
     tokens, a = drain(stream)

@@ -91,6 +91,9 @@ def chat_model(settings: AnswerSettings):  # type: ignore[no-untyped-def]
                 n_ctx=4096,
                 max_tokens=400,
                 n_threads=2,
+                # LangChain's default reads the prompt 8 tokens at a time: a 1,300-token prompt then
+                # took 76 s of CPU for Qwen2.5-1.5B Q4 on 2 threads, against 35 s in batches of 512
+                n_batch=512,
                 verbose=False,
             )
     except ImportError as err:
