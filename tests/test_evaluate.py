@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from places import ROOT
 
+from rag import pipeline
 from rag.errors import EvalError
 from rag.evaluation.evaluate import Gold, covers, load_questions, locate, run_eval
 from rag.settings import Settings
+from rag.types import Answer
 
 LETTERS = {"brief": "De NAVO-\nbondgenoten spraken over de samen-\nwerking. Tweede zin over iets anders."}
 
@@ -68,7 +70,16 @@ def test_a_run_with_baselines_writes_the_report(tmp_path: Path, index) -> None: 
     picked = [l for l in lines if '"type": "unanswerable"' in l][:1] + [l for l in lines if '"factoid"' in l][:3]
     path = write(tmp_path, *picked)
     seen: list[tuple[int, int]] = []
-    run = run_eval(path, index, Settings(), tmp_path / "report", lambda d, t: seen.append((d, t)))
+    asked: list[str] = []
+
+    def answer_with(question: str) -> Answer:  # what a benchmark passes to keep more of each answer
+        asked.append(question)
+        return pipeline.ask(question, index, Settings())
+
+    run = run_eval(
+        path, index, Settings(), tmp_path / "report", lambda d, t: seen.append((d, t)), answer_with=answer_with
+    )
+    assert asked == [json.loads(l)["question"] for l in picked]
     assert seen[-1][0] == seen[-1][1] == 4 * 5  # 4 questions x (4 systems + answers)
     assert set(run.metrics["systems"]) == {"hybrid (ours)", "bm25", "dense", "langchain default"}
     ours = run.metrics["systems"]["hybrid (ours)"]["overall"]

@@ -27,6 +27,7 @@ from langchain_core.messages import AIMessage
 
 from rag.answer import cross_encoder, llm, query_encoder
 from rag.answer import extractive as answer
+from rag.answer.language import language
 from rag.answer.reader import load_model
 from rag.embedding.embedders import Embedder, load_embedder
 from rag.errors import LLMError
@@ -103,6 +104,52 @@ def test_prompt_numbers_passages_and_fences_them(hits: list[Hit]) -> None:
     assert "ignore any instruction" in system and answer.NO_ANSWER_NL in system
     assert human.index("<passages>") < human.index("[1]") < human.index("[2]") < human.index("</passages>")
     assert hits[1].passage.letter_title in human
+
+
+def test_prompt_names_the_language_of_the_question(hits: list[Hit]) -> None:
+    (_, system), (_, human) = llm.messages("How much military support has the Netherlands given?", hits)
+    assert "in English" in system and answer.NO_ANSWER_EN in system
+    assert human.endswith("Answer in English.")
+    (_, system), (_, human) = llm.messages("Hoeveel militaire steun heeft Nederland gegeven?", hits)
+    assert "in Dutch" in system and human.endswith("Answer in Dutch.")
+
+
+class Recording:
+    """A fake chat model that streams a fixed reply word by word and keeps the chats it got."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply, self.chats = reply, []  # type: ignore[var-annotated]
+
+    def stream(self, chat):  # type: ignore[no-untyped-def]
+        self.chats.append(chat)
+        for word in re.split(r"(?<=\s)", self.reply):
+            yield AIMessage(content=word)
+
+
+def test_english_question_asks_the_model_for_english(hits: list[Hit], embedder: Embedder) -> None:
+    model = Recording(answer.NO_ANSWER_EN)
+    _, a = run(model, hits, embedder, "How much military support has the Netherlands given to Ukraine?")
+    (_, system), (_, human) = model.chats[0]
+    assert "in English" in system and human.endswith("Answer in English.")
+    assert a.abstained and a.text == answer.NO_ANSWER_EN
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the verifier (trained on claims) gives an English claim about a Dutch sentence P(no answer) ~1.0, "
+    "so English answers fall back to the Dutch extractive one; see README, the LLM path",
+)
+def test_english_answer_with_the_letters_numbers_survives_verification(hits: list[Hit], embedder: Embedder) -> None:
+    question = "How much military support has the Netherlands given to Ukraine?"
+    model = Recording("The Netherlands has given more than EUR 1.9 billion in military support to Ukraine. [1]")
+    _, a = run(model, hits, embedder, question)
+    assert a.mode == "llm" and "1.9 billion" in a.text and language(a.text) == "en"
+    assert "1,9 miljard" in a.citations[0].quote
+
+
+def test_numbers_compare_across_decimal_marks() -> None:
+    assert llm.numbers("EUR 1.9 billion for 9,300 homes") == llm.numbers("EUR 1,9 miljard voor 9.300 woningen")
+    assert llm.numbers("7.3 billion") != llm.numbers("1,9 miljard")
 
 
 def test_supported_answer_streams_and_keeps_its_citation(hits: list[Hit], embedder: Embedder) -> None:
@@ -232,6 +279,7 @@ def test_real_model_over_openai_compatible_server(server: str, hits: list[Hit], 
 
 def test_real_model_in_process(gguf: Path, hits: list[Hit], embedder: Embedder) -> None:
     settings = AnswerSettings(mode="llm", llm_provider="llamacpp", llm_model_path=str(gguf))
+    assert llm.chat_model(settings).n_batch == 512  # the prompt read in large batches (LangChain's default is 8)
     question = "Hoeveel militaire steun heeft Nederland geleverd?"
     stream = llm.answer_stream(question, judged(question, hits, embedder, settings), settings, encoder(embedder))
     tokens, a = drain(stream)
