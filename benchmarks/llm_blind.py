@@ -1,7 +1,7 @@
 """The LLM answer path measured on an evaluation set (default: the blind set): the answer metrics
 of `rag eval` (rag/evaluation, the same code), time per answer, how often the verifier removed a
 generated sentence, how many answers ended as abstentions, and whether English questions got an
-English answer (rag/answer/language.py). Not a test: it loads a 1 GB model and takes 30-60 min.
+English answer (rag/language.py). Not a test: it loads a 1 GB model and takes 30-60 min.
 
     python benchmarks/llm_blind.py [FILE] --model GGUF [--limit N] [--lang en] [--json OUT] [--rows OUT]
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from rag import pipeline
 from rag.answer import llm
-from rag.answer.language import language
+from rag.language import language
 from rag.evaluation import metrics
 from rag.evaluation.evaluate import EvalRun, load_questions, run_eval
 from rag.evaluation.report import no_nan

@@ -27,7 +27,7 @@ from langchain_core.messages import AIMessage
 
 from rag.answer import cross_encoder, llm, query_encoder
 from rag.answer import extractive as answer
-from rag.answer.language import language
+from rag.language import language
 from rag.answer.reader import load_model
 from rag.embedding.embedders import Embedder, load_embedder
 from rag.errors import LLMError
