@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from rag.errors import QuestionError
 from rag.ingest import chunking
-from rag.ingest.corpus import content_key
 from rag.settings import LimitsSettings, Settings
 from rag.store.index import Index
 from rag.types import Letter, Passage
@@ -43,10 +42,10 @@ def check_question(question: str, limits: LimitsSettings) -> None:
         )
 
 
-def content_owners(index: Index) -> dict[str, str]:
-    """The id of the stored letter that says each content (see corpus.content_key); reads every
-    stored letter, so an ingest in batches makes it once and plan() keeps it up to date."""
-    return {content_key(l): l.id for l in index.letters.values()}
+def content_owners(index: Index, letters: Sequence[Letter]) -> dict[str, str]:
+    """The id of the stored letter that says the content of each of these letters
+    (Letter.content_key), looked up in the store: nothing else is read."""
+    return index.store.content_owners([letter.content_key for letter in letters])
 
 
 def plan(
@@ -57,19 +56,22 @@ def plan(
     owners: dict[str, str] | None = None,
 ) -> Plan:
     """Sort letters into unchanged, refused (duplicate content, too much embedding) and to do;
-    the letters to do stamped with the time they are added. `owners` (content_owners(), for
-    the letters stored now) is updated with the letters to do."""
+    the letters to do stamped with the time they are added. `owners` holds the content keys of
+    the letters taken earlier in the same ingest (not yet stored, or stored by an earlier batch)
+    and is updated with these; the store is asked about this batch's contents only."""
     result = Plan()
-    owners = content_owners(index) if owners is None else owners
+    owners = {} if owners is None else owners
+    stored_owners = content_owners(index, letters)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for letter in letters:
         old = index.letters.get(letter.id)
         if old is not None and old.sha256 == letter.sha256:
             result.unchanged.append(letter.id)
             continue
-        key = content_key(letter)
-        if owners.get(key, letter.id) != letter.id:
-            result.refused.append((letter.source, _duplicate(letter, owners[key], dutch)))
+        key = letter.content_key
+        owner = owners.get(key, stored_owners.get(key, letter.id))
+        if owner != letter.id:
+            result.refused.append((letter.source, _duplicate(letter, owner, dutch)))
             continue
         if letter.origin.at is None:
             letter = dataclasses.replace(letter, origin=dataclasses.replace(letter.origin, at=now))

@@ -173,7 +173,7 @@ def _add_batches(
 ) -> IngestReport:
     """add_letters() over letters that come in batches (parsed as they are reached): each
     batch is planned, embedded and committed before the next one is read."""
-    owners = admission.content_owners(index)  # once: the batches keep it up to date
+    owners: dict[str, str] = {}  # content keys taken by this ingest (plan() asks the store about the rest)
     expected = len(batches) if expected is None and isinstance(batches, Sized) else expected
     progress = _Progress(on_progress)
     parts: list[IngestReport] = []

@@ -8,6 +8,7 @@ in its letter.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from dataclasses import dataclass, field
 
@@ -98,6 +99,14 @@ class Letter:
     @property
     def footnotes(self) -> tuple[Footnote, ...]:
         return tuple(f for p in self.paragraphs for f in p.footnotes)
+
+    @property
+    def content_key(self) -> str:
+        """A hash of what the letter says (its paragraphs, white space folded): the same letter
+        under another file name, or re-exported, has the same key. Stores keep it, so that
+        an ingest finds a duplicate without reading the letters already stored."""
+        text = "\n".join(" ".join(p.text.split()) for p in self.paragraphs)
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,3 +80,25 @@ def test_ann_segments_give_exact_results_and_skip_removed_and_filtered_keys(
     assert len(list(tmp_path.glob("bm25-*"))) == 1
     assert [k for k, _ in store.dense_search(query, 10)] == before
     store.close()
+
+
+def test_a_store_made_before_the_content_column_finds_duplicates_and_fills_it_once(tmp_path: Path, entries) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    store = FaissSqliteStore(tmp_path, 384)
+    store.add(*entries["navo-top-madrid-2022"])
+    store.commit()
+    store.close()
+    db = sqlite3.connect(tmp_path / "store.sqlite")  # as the store was before letters.content
+    db.execute("DROP INDEX letters_content")
+    db.execute("ALTER TABLE letters DROP COLUMN content")
+    db.commit()
+    db.close()
+    madrid = entries["navo-top-madrid-2022"][0]
+    old = FaissSqliteStore(tmp_path, 384)
+    assert old.content_owners([madrid.content_key]) == {madrid.content_key: "navo-top-madrid-2022"}
+    old.add(*entries["navo-top-vilnius-2023"])  # the first write transaction fills the column
+    old.commit()
+    db = sqlite3.connect(tmp_path / "store.sqlite")
+    assert db.execute("SELECT count(*) FROM letters WHERE content IS NULL").fetchone() == (0,)
+    assert db.execute("SELECT content FROM letters WHERE id = ?", (madrid.id,)).fetchone() == (madrid.content_key,)

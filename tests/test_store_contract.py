@@ -196,3 +196,15 @@ def test_a_crash_during_commit_leaves_the_previous_state_and_a_working_store(ope
     assert {
         p.letter_id for p in store.passages([k for k, _ in store.lexical_search("pantserhouwitsers", 50)]) if p
     } == {"kopie"}
+
+
+def test_a_stored_letter_is_found_by_its_content_without_reading_the_others(opener, entries) -> None:  # type: ignore[no-untyped-def]
+    store = filled(opener, entries, ALL)
+    madrid, vilnius = entries["navo-top-madrid-2022"][0], entries["navo-top-vilnius-2023"][0]
+    owners = store.content_owners([madrid.content_key, vilnius.content_key, "0" * 64])
+    assert set(owners) == {madrid.content_key, vilnius.content_key}
+    assert owners[madrid.content_key] in {"navo-top-madrid-2022", "kopie"}  # both say it
+    assert owners[vilnius.content_key] == "navo-top-vilnius-2023"
+    store.remove("navo-top-madrid-2022")
+    store.commit()
+    assert opener().content_owners([madrid.content_key]) == {madrid.content_key: "kopie"}

@@ -117,13 +117,6 @@ def _from_corpus(letter: Letter) -> Letter:
     return dataclasses.replace(letter, origin=Origin("corpus", identifier=identifier, verified=bool(identifier)))
 
 
-def content_key(letter: Letter) -> str:
-    """A hash of what a letter says (its paragraphs, white space folded): the same letter under
-    another file name, or re-exported, has the same key."""
-    text = "\n".join(" ".join(p.text.split()) for p in letter.paragraphs)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 # --- reading by format -----------------------------------------------------------------
 
 

@@ -134,6 +134,11 @@ class Store(Protocol):
         """Per letter id (all, or these): sha256, source, title and the number of passages."""
         ...
 
+    def content_owners(self, keys: Sequence[str]) -> dict[str, str]:
+        """Per content key (Letter.content_key) of these, the id of a stored letter that says it;
+        reads only the letters that match, however many are stored."""
+        ...
+
     def iter_passages(self) -> Iterator[tuple[int, Passage]]:
         """(key, passage) of every stored passage, letter by letter in reading order."""
         ...

@@ -96,6 +96,7 @@ class FaissSqliteStore:
         fcntl.flock(handle, fcntl.LOCK_EX)
         self._lock_file = handle
         self._db.execute("BEGIN IMMEDIATE")
+        tables.fill_content(self._db)  # a store made before letters.content: filled once, in this transaction
         if tables.get_meta(self._db).get("generation", 0) != self._generation:
             self._load()  # another writer committed since: catch up (unchanged: keep what is loaded)
         named = {s.name for v in (self._passages, self._sentences) for s in v.segments}
@@ -353,6 +354,9 @@ class FaissSqliteStore:
 
     def letter_summaries(self, ids: Sequence[str] | None = None) -> dict[str, dict]:
         return tables.summaries(self._db, ids)
+
+    def content_owners(self, keys: Sequence[str]) -> dict[str, str]:
+        return tables.content_owners(self._db, keys)
 
     def iter_passages(self) -> Iterator[tuple[int, Passage]]:
         return tables.iter_passages(self._db)

@@ -167,7 +167,13 @@ class MilvusStore:
         record = json.dumps(records.letter(letter), ensure_ascii=False)
         pieces = [record[i : i + PIECE] for i in range(0, len(record), PIECE)]
         summary = json.dumps(
-            {"sha256": letter.sha256, "source": letter.source, "title": letter.title, "passages": passages}
+            {
+                "sha256": letter.sha256,
+                "source": letter.source,
+                "title": letter.title,
+                "passages": passages,
+                "content": letter.content_key,
+            }
         )
         rows = [{"n": 0, "value": summary}] + [{"n": i, "value": p} for i, p in enumerate(pieces, start=1)]
         return [
@@ -322,6 +328,20 @@ class MilvusStore:
             else list(self._iterate("letters", ["letter", "value"], "n == 0"))
         )
         return {r["letter"]: json.loads(r["value"]) for r in sorted(rows, key=lambda r: r["letter"])}
+
+    def content_owners(self, keys: Sequence[str]) -> dict[str, str]:
+        """From the letters' summary rows (small; a letter stored before summaries held its
+        content key is read whole). Milvus has no index on a JSON string, so this reads every
+        summary row: one row per letter, not the letters themselves."""
+        wanted, found = set(keys), {}
+        for letter_id, summary in self.letter_summaries().items():
+            key = summary.get("content")
+            if key is None:
+                stored = self.letter(letter_id)
+                key = stored.content_key if stored else None
+            if key in wanted:
+                found.setdefault(key, letter_id)
+        return found
 
     def letter_ids(self) -> list[str]:
         return list(self.letter_summaries())

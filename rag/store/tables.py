@@ -43,7 +43,48 @@ def connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.executescript(SCHEMA)
+    _with_content_column(db)
     return db
+
+
+def _with_content_column(db: sqlite3.Connection) -> None:
+    """letters.content (Letter.content_key, indexed) in a store made before it existed: the column
+    is added empty and filled by fill_content() when a writer next opens a transaction."""
+    if "content" in {row[1] for row in db.execute("PRAGMA table_info(letters)")}:
+        return
+    try:
+        db.execute("ALTER TABLE letters ADD COLUMN content TEXT")
+    except sqlite3.OperationalError as err:  # another process added it first
+        if "duplicate column" not in str(err):
+            raise
+    db.execute("CREATE INDEX IF NOT EXISTS letters_content ON letters (content)")
+
+
+def fill_content(db: sqlite3.Connection) -> None:
+    """Set letters.content where a store made before the column left it empty (in the caller's
+    transaction; once per such store)."""
+    rows = db.execute("SELECT num, record FROM letters WHERE content IS NULL").fetchall()
+    db.executemany(
+        "UPDATE letters SET content = ? WHERE num = ?",
+        [(records.letter_from(json.loads(record)).content_key, num) for num, record in rows],
+    )
+
+
+def content_owners(db: sqlite3.Connection, keys: Sequence[str]) -> dict[str, str]:
+    """Per content key of these, the id of a letter that says it (by the index on letters.content;
+    letters of an older store whose content is not yet filled are read and hashed)."""
+    found: dict[str, str] = {}
+    wanted = list(dict.fromkeys(keys))
+    for start in range(0, len(wanted), 500):  # SQLite's limit on parameters
+        part = wanted[start : start + 500]
+        sql = f"SELECT content, id FROM letters WHERE content IN ({','.join('?' * len(part))}) ORDER BY num"
+        for content, letter_id in db.execute(sql, part):
+            found.setdefault(content, letter_id)
+    for letter_id, record in db.execute("SELECT id, record FROM letters WHERE content IS NULL ORDER BY num"):
+        key = records.letter_from(json.loads(record)).content_key
+        if key in wanted:
+            found.setdefault(key, letter_id)
+    return found
 
 
 def get_meta(db: sqlite3.Connection) -> dict:
@@ -62,9 +103,10 @@ def segments(db: sqlite3.Connection, kind: str) -> list[Segment]:
 def put_letter(db: sqlite3.Connection, letter: Letter) -> int:
     """Insert a letter row; its number (what passages refer to)."""
     date = letter.date.isoformat() if letter.date else None
-    row = (letter.id, letter.sha256, letter.source, letter.title, date, dossier_of(letter))
+    row = (letter.id, letter.sha256, letter.source, letter.title, date, dossier_of(letter), letter.content_key)
     cursor = db.execute(
-        "INSERT INTO letters (id, sha256, source, title, date, dossier, record) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO letters (id, sha256, source, title, date, dossier, content, record)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (*row, json.dumps(records.letter(letter), ensure_ascii=False)),
     )
     return int(cursor.lastrowid or 0)
