@@ -12,12 +12,13 @@ from pathlib import Path
 
 from rag import admission, versions, writer
 from rag.answer import composer, cross_encoder, query_encoder
-from rag.answer.extractive import Judged, compose, pieces, read
+from rag.answer.extractive import Judged, abstain, compose, pieces, read
 from rag.answer.follow_up import resolve_follow_up
 from rag.answer.reader import load_model
 from rag.embedding.embedders import Embedder, load_embedder
 from rag.errors import CorpusError, IndexError_
 from rag.ingest import chunking, corpus
+from rag.language import language
 from rag.retrieval.hybrid import retrieve, with_sentences
 from rag.settings import AnswerSettings, LimitsSettings, Settings
 from rag.store.index import MANIFEST, Index
@@ -320,7 +321,7 @@ def warm(index: Index, answer: AnswerSettings | None = None) -> Index:
     """Count what the index holds and, for the reader, load its models now, not in a question."""
     answer = answer or AnswerSettings()
     index.derived("held", lambda: (len(index.letters), len(index.passages)))  # what it held when loaded
-    if answer.composer == "reader":
+    if "reader" in (answer.composer, answer.composer_foreign):
         if load_model(answer.reader).uses_tuned:
             query_encoder.shared()
         if answer.cross_encoder and cross_encoder.shipped():
@@ -353,13 +354,15 @@ def ask_stream(
     timings: dict[str, float] = {}
     admission.check_question(question, settings.limits)
     resolved = resolve_follow_up(question, history[-1].question if history else None)
+    settings = dataclasses.replace(settings, answer=for_question(resolved, settings.answer))
     judged = find(resolved, index, settings, timings)
     clock = time.perf_counter()
 
     def extract() -> Answer:
         if settings.answer.composer == "rules":
             return composer.compose(resolved, judged.hits, settings.answer)
-        return compose(resolved, judged, settings.answer)
+        refused = composer.refusal(resolved, judged.hits, settings.answer) if settings.answer.rules_abstention else None
+        return abstain(resolved, judged.hits, refused) if refused else compose(resolved, judged, settings.answer)
 
     if settings.answer.mode == "llm":
         from rag.answer import llm  # LangChain chat models are an optional extra
@@ -372,6 +375,19 @@ def ask_stream(
     timings["total"] = (time.perf_counter() - started) * 1000
     notes = answer.notes + ((f"follow-up read as: {resolved}",) if resolved != question else ())
     yield dataclasses.replace(answer, timings_ms={**answer.timings_ms, **timings}, notes=notes)
+
+
+def for_question(question: str, answer: AnswerSettings) -> AnswerSettings:
+    """The answer settings for this question: a question not in Dutch goes to
+    `composer_foreign`; the reader then answers from one passage, keeps retrieval's order and
+    abstains also where the rules would."""
+    if not answer.composer_foreign or language(question) == "nl":
+        return answer
+    if answer.composer_foreign == "reader":
+        return dataclasses.replace(
+            answer, composer="reader", one_passage=True, reader_reranks=False, rules_abstention=True
+        )
+    return dataclasses.replace(answer, composer=answer.composer_foreign)
 
 
 def find(question: str, index: Index, settings: Settings, timings: dict[str, float] | None = None) -> Judged:
@@ -388,7 +404,7 @@ def find(question: str, index: Index, settings: Settings, timings: dict[str, flo
     tuned = query_encoder.shared().encode(question) if reader.uses_tuned else None
     cross = cross_encoder.shared() if settings.answer.cross_encoder and cross_encoder.shipped() else None
     judged = read(question, vector, hits, settings.answer, reader, tuned, cross)
-    if settings.answer.composer == "rules":  # the rules keep retrieval's order; the reader's support joins their score
+    if settings.answer.composer == "rules" or not settings.answer.reader_reranks:  # keep retrieval's order
         order = {h.passage.id: i for i, h in enumerate(hits)}
         judged = dataclasses.replace(judged, hits=tuple(sorted(judged.hits, key=lambda h: order[h.passage.id])))
     timings["read"] = (time.perf_counter() - clock) * 1000

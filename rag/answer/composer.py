@@ -55,6 +55,14 @@ def compose(
     return Answer(question, render(chosen, quoted=english), False, citations(chosen), hits)
 
 
+def refusal(question: str, hits: Sequence[Hit], settings: AnswerSettings) -> str | None:
+    """Why the rules would say that the letters do not answer, or None: for another composer
+    that also abstains when the rules would (AnswerSettings.rules_abstention)."""
+    sentences = evidence.score(question, evidence.candidates(hits, settings.depth), weights(settings))
+    reason = abstention_reason(question, sentences, settings)
+    return f"rules: {reason}" if reason else None
+
+
 def abstention_reason(question: str, sentences: Sequence[Sentence], settings: AnswerSettings) -> str | None:
     """Why the letters cannot answer the question, or None when they can."""
     dutch = questions.language(question) == "nl"
