@@ -145,6 +145,34 @@ def test_the_reader_answers_questions_in_peoples_own_words(
     assert_citations_resolve(a, index)
 
 
+def test_an_english_question_goes_to_the_reader_by_default_and_keeps_retrievals_order(
+    index: pipeline.Index, settings: Settings
+) -> None:
+    english, dutch = "Which country hosts the F-16 training centre?", "Welk land gaat het F-16 trainingscentrum huisvesten?"
+    routed = pipeline.for_question(english, settings.answer)
+    assert (routed.composer, routed.one_passage, routed.reader_reranks, routed.rules_abstention) == (
+        "reader", True, False, True
+    )
+    assert pipeline.for_question(dutch, settings.answer) == settings.answer  # Dutch stays with the rules
+    off = dataclasses.replace(settings.answer, composer_foreign="")
+    assert pipeline.for_question(english, off) == off
+    a = pipeline.ask(english, index, settings)  # the first example, with the default settings
+    assert not a.abstained and "Roemenië" in a.text
+    assert any("Roemenië kondigde aan" in c.passage.text for c in a.citations)
+    retrieved = pipeline.retrieve(english, index, settings.retrieval)
+    assert [h.passage.id for h in a.hits] == [h.passage.id for h in retrieved]  # not re-ranked by the reader
+    assert_citations_resolve(a, index)
+
+
+def test_the_reader_on_an_english_question_also_abstains_where_the_rules_would(
+    index: pipeline.Index, settings: Settings
+) -> None:
+    strict = dataclasses.replace(settings, answer=dataclasses.replace(settings.answer, min_similarity_en=0.99))
+    a = pipeline.ask("Which country hosts the F-16 training centre?", index, strict)
+    assert a.abstained and a.text == "The letters contain no information about this."
+    assert any(n.startswith("abstained: rules: best supporting sentence scores") for n in a.notes)
+
+
 def test_an_english_question_gets_the_dutch_sentences_as_quotes(index: pipeline.Index, settings: Settings) -> None:
     a = pipeline.ask("How much military support did the Netherlands give Ukraine?", index, settings)
     assert not a.abstained and a.text.startswith("“") and "” [" in a.text
