@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from pathlib import Path
@@ -318,15 +319,23 @@ def restore_letter(
 
 
 def warm(index: Index, answer: AnswerSettings | None = None) -> Index:
-    """Count what the index holds and, for the reader, load its models now, not in a question."""
+    """Count what the index holds and load the reader's models: now when the reader answers every
+    question, in a background thread when it answers only those not in Dutch (composer_foreign),
+    so that the app opens at once and such a question waits only if it comes within seconds."""
     answer = answer or AnswerSettings()
     index.derived("held", lambda: (len(index.letters), len(index.passages)))  # what it held when loaded
-    if "reader" in (answer.composer, answer.composer_foreign):
-        if load_model(answer.reader).uses_tuned:
-            query_encoder.shared()
-        if answer.cross_encoder and cross_encoder.shipped():
-            cross_encoder.shared()
+    if answer.composer == "reader":
+        _load_reader(answer)
+    elif answer.composer_foreign == "reader":
+        threading.Thread(target=_load_reader, args=(answer,), name="load-reader", daemon=True).start()
     return index
+
+
+def _load_reader(answer: AnswerSettings) -> None:
+    if load_model(answer.reader).uses_tuned:
+        query_encoder.shared()
+    if answer.cross_encoder and cross_encoder.shipped():
+        cross_encoder.shared()
 
 
 def ask(question: str, index: Index, settings: Settings, history: Sequence[Answer] = ()) -> Answer:

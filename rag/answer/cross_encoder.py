@@ -86,7 +86,16 @@ def shipped() -> bool:
     return (MODEL_DIR / "cross_encoder.npz").is_file()
 
 
-@functools.lru_cache(maxsize=2)
+_SHARED = threading.Lock()  # one load, however many threads ask at once (warm() loads it in the background)
+
+
 def shared(adapter: str = "") -> CrossEncoder:
-    """The cross-encoder loaded once per process (the shipped one for "")."""
+    """The cross-encoder loaded once per process (the shipped adapter for ""); a caller that
+    asks while another thread loads it waits for that load."""
+    with _SHARED:
+        return _loaded(adapter)
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded(adapter: str) -> CrossEncoder:
     return CrossEncoder(Path(adapter) if adapter else None)

@@ -100,7 +100,16 @@ def apply_update(model, update: dict[str, np.ndarray], scale: float) -> None:  #
             modules[key].weight += (b @ a) * scale
 
 
-@functools.lru_cache(maxsize=2)
+_SHARED = threading.Lock()  # one load, however many threads ask at once (warm() loads it in the background)
+
+
 def shared(adapter: str = "") -> QueryEncoder:
-    """The query encoder loaded once per process (the shipped adapter for "")."""
+    """The query encoder loaded once per process (the shipped adapter for ""); a caller that
+    asks while another thread loads it waits for that load."""
+    with _SHARED:
+        return _loaded(adapter)
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded(adapter: str) -> QueryEncoder:
     return QueryEncoder(Path(adapter) if adapter else None)
