@@ -19,7 +19,8 @@ against exact search over all stored vectors, for the real question vectors; loa
 open the store and answer the first question; add_letter_s / remove_letter_s: one letter
 (10 passages, 50 sentences; vectors given) added or removed and committed; rss_mb: peak
 RSS of the measuring process (no embedding model loaded); disk_mb: the store on disk;
-build_s: building the whole index (not a target).
+build_s: building the whole index (not a target); stand_in_noise and the real_/stand_in_
+statistics (scale_data.statistics): how alike the real sample and the stand-ins are.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale_data import CACHE, PER_LETTER, REAL, Seeds  # noqa: E402
+from scale_data import CACHE, NOISE, PER_LETTER, REAL, Seeds, statistics  # noqa: E402
 
 from rag.retrieval.hybrid import retrieve  # noqa: E402
 from rag.settings import ChunkingSettings, RetrievalSettings  # noqa: E402
@@ -72,7 +73,8 @@ def build(backend: str, size: int) -> None:
         store.compact()
     store.close()
     np.save(folder / "truth.npy", best[1])
-    (folder / "built.json").write_text(json.dumps({"build_s": round(time.perf_counter() - clock, 1)}))
+    built = {"build_s": round(time.perf_counter() - clock, 1), "stand_in_noise": NOISE, **statistics(seeds)}
+    (folder / "built.json").write_text(json.dumps(built))
 
 
 def _exact_top(best: tuple[np.ndarray, np.ndarray], scores: np.ndarray, first: int) -> None:
