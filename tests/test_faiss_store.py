@@ -102,3 +102,24 @@ def test_a_store_made_before_the_content_column_finds_duplicates_and_fills_it_on
     db = sqlite3.connect(tmp_path / "store.sqlite")
     assert db.execute("SELECT count(*) FROM letters WHERE content IS NULL").fetchone() == (0,)
     assert db.execute("SELECT content FROM letters WHERE id = ?", (madrid.id,)).fetchone() == (madrid.content_key,)
+
+
+def test_an_ivf_whose_lists_a_graph_finds_finds_the_exact_neighbours_when_it_visits_every_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(vectors, "GRAPH_LISTS", 1)  # the graph over centroids that 1 M passages get
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(50, 64))
+    points = centres[rng.integers(0, 50, 20_000)] + 0.5 * rng.normal(size=(20_000, 64))
+    points = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    index = vectors._ivf(64, len(points))
+    assert isinstance(vectors.faiss.downcast_index(index.quantizer), vectors.faiss.IndexHNSW)
+    index.train(points)
+    index.add_with_ids(points, np.arange(len(points), dtype=np.int64))
+    monkeypatch.setattr(vectors, "NPROBE", index.nlist)
+    queries = points[:50] + 0.3 * rng.normal(size=(50, 64)).astype(np.float32)
+    found = 0
+    for query in queries:
+        exact = set(np.argsort(-(points @ query))[:10].tolist())
+        found += len(exact & {key for _, key in vectors._search(index, query.reshape(1, -1), 10, None, 1.0)})
+    assert found / (10 * len(queries)) >= 0.99  # only the 8-bit codes' rounding may differ

@@ -12,6 +12,7 @@ are removed, and if too little survives the extractive answer is given instead (
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import os
@@ -85,7 +86,7 @@ def chat_model(settings: AnswerSettings):  # type: ignore[no-untyped-def]
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle threads sleep: 2 shared cores
             from langchain_community.chat_models import ChatLlamaCpp
 
-            return ChatLlamaCpp(
+            model = ChatLlamaCpp(
                 model_path=settings.llm_model_path,
                 temperature=settings.llm_temperature,
                 n_ctx=4096,
@@ -96,6 +97,9 @@ def chat_model(settings: AnswerSettings):  # type: ignore[no-untyped-def]
                 n_batch=512,
                 verbose=False,
             )
+            # freed before the interpreter tears down llama_cpp (whose __del__ then fails noisily)
+            atexit.register(model.client.close)
+            return model
     except ImportError as err:
         raise LLMError(
             f"LLM provider '{provider}' needs an extra: pip install 'kamerbrieven-rag[llm]' ({err})"
