@@ -32,10 +32,10 @@ from pathlib import Path
 
 from rag import pipeline
 from rag.answer import llm
-from rag.language import language
 from rag.evaluation import metrics
 from rag.evaluation.evaluate import EvalRun, load_questions, run_eval
 from rag.evaluation.report import no_nan
+from rag.language import language
 from rag.settings import Settings
 from rag.types import Answer
 

@@ -23,7 +23,7 @@ from rag.language import language
 from rag.retrieval.hybrid import retrieve, with_sentences
 from rag.settings import AnswerSettings, LimitsSettings, Settings
 from rag.store.index import MANIFEST, Index
-from rag.types import Answer, IngestReport, Letter, Passage
+from rag.types import Answer, Hit, IngestReport, Letter, Passage
 
 # (letter id, passages embedded so far, passages to embed in all) while ingesting
 OnProgress = Callable[[str, int, int], None]
@@ -326,7 +326,7 @@ def warm(index: Index, answer: AnswerSettings | None = None) -> Index:
     index.derived("held", lambda: (len(index.letters), len(index.passages)))  # what it held when loaded
     if answer.composer == "reader":
         _load_reader(answer)
-    elif answer.composer_foreign == "reader":
+    elif "reader" in (answer.composer_foreign, answer.rules_fallback):
         threading.Thread(target=_load_reader, args=(answer,), name="load-reader", daemon=True).start()
     return index
 
@@ -369,7 +369,16 @@ def ask_stream(
 
     def extract() -> Answer:
         if settings.answer.composer == "rules":
-            return composer.compose(resolved, judged.hits, settings.answer)
+            ruled = composer.compose(resolved, judged.hits, settings.answer)
+            if not (ruled.abstained and settings.answer.rules_fallback == "reader" and judged.hits):
+                return ruled
+            second = second_opinion(settings.answer)  # the reader, before the letters are said to be silent
+            read_again = judge_hits(resolved, judged.hits, index, second, timings)
+            answer = compose(resolved, read_again, second)
+            if answer.abstained:
+                return ruled
+            overruled = tuple(f"overruled by the reader: {n}" for n in ruled.notes)
+            return dataclasses.replace(answer, notes=overruled + answer.notes)
         refused = composer.refusal(resolved, judged.hits, settings.answer) if settings.answer.rules_abstention else None
         return abstain(resolved, judged.hits, refused) if refused else compose(resolved, judged, settings.answer)
 
@@ -390,7 +399,7 @@ def for_question(question: str, answer: AnswerSettings) -> AnswerSettings:
     """The answer settings for this question: a question not in Dutch goes to
     `composer_foreign`; the reader then answers from one passage, keeps retrieval's order and
     abstains also where the rules would."""
-    if not answer.composer_foreign or language(question) == "nl":
+    if answer.composer_foreign in ("", "off") or language(question) == "nl":
         return answer
     if answer.composer_foreign == "reader":
         return dataclasses.replace(
@@ -399,21 +408,36 @@ def for_question(question: str, answer: AnswerSettings) -> AnswerSettings:
     return dataclasses.replace(answer, composer=answer.composer_foreign)
 
 
+def second_opinion(answer: AnswerSettings) -> AnswerSettings:
+    """The reader's settings when the rules would abstain (AnswerSettings.rules_fallback): it
+    answers from one passage, in retrieval's order, only when it is sure (fallback_abstain_at)."""
+    return dataclasses.replace(
+        answer, composer="reader", one_passage=True, reader_reranks=False, abstain_at=answer.fallback_abstain_at
+    )
+
+
 def find(question: str, index: Index, settings: Settings, timings: dict[str, float] | None = None) -> Judged:
     """Retrieve passages for the question and let the reader judge and re-rank their sentences."""
     timings = {} if timings is None else timings
     hits = retrieve(question, index, settings.retrieval, timings)
+    return judge_hits(question, hits, index, settings.answer, timings)
+
+
+def judge_hits(
+    question: str, hits: Sequence[Hit], index: Index, answer: AnswerSettings, timings: dict[str, float]
+) -> Judged:
+    """Let the reader judge and re-rank the sentences of retrieved hits (the rules: as they are)."""
     clock = time.perf_counter()
     vector = index.embed_query(question)  # remembered from retrieval
     if hits and not hits[0].sentences:  # a lexical-only retrieval did not read the sentences
         hits = with_sentences(hits, vector, index)
-    if settings.answer.composer == "rules" and not settings.answer.reader_weight:
+    if answer.composer == "rules" and not answer.reader_weight:
         return Judged(tuple(hits), 0.0, 1.0, 1.0, "rules")  # the rules read retrieval's order and cosines
-    reader = load_model(settings.answer.reader)
+    reader = load_model(answer.reader)
     tuned = query_encoder.shared().encode(question) if reader.uses_tuned else None
-    cross = cross_encoder.shared() if settings.answer.cross_encoder and cross_encoder.shipped() else None
-    judged = read(question, vector, hits, settings.answer, reader, tuned, cross)
-    if settings.answer.composer == "rules" or not settings.answer.reader_reranks:  # keep retrieval's order
+    cross = cross_encoder.shared() if answer.cross_encoder and cross_encoder.shipped() else None
+    judged = read(question, vector, hits, answer, reader, tuned, cross)
+    if answer.composer == "rules" or not answer.reader_reranks:  # keep retrieval's order
         order = {h.passage.id: i for i, h in enumerate(hits)}
         judged = dataclasses.replace(judged, hits=tuple(sorted(judged.hits, key=lambda h: order[h.passage.id])))
     timings["read"] = (time.perf_counter() - clock) * 1000

@@ -148,10 +148,16 @@ def test_the_reader_answers_questions_in_peoples_own_words(
 def test_an_english_question_goes_to_the_reader_by_default_and_keeps_retrievals_order(
     index: pipeline.Index, settings: Settings
 ) -> None:
-    english, dutch = "Which country hosts the F-16 training centre?", "Welk land gaat het F-16 trainingscentrum huisvesten?"
+    english, dutch = (
+        "Which country hosts the F-16 training centre?",
+        "Welk land gaat het F-16 trainingscentrum huisvesten?",
+    )
     routed = pipeline.for_question(english, settings.answer)
     assert (routed.composer, routed.one_passage, routed.reader_reranks, routed.rules_abstention) == (
-        "reader", True, False, True
+        "reader",
+        True,
+        False,
+        True,
     )
     assert pipeline.for_question(dutch, settings.answer) == settings.answer  # Dutch stays with the rules
     off = dataclasses.replace(settings.answer, composer_foreign="")
@@ -177,3 +183,18 @@ def test_an_english_question_gets_the_dutch_sentences_as_quotes(index: pipeline.
     a = pipeline.ask("How much military support did the Netherlands give Ukraine?", index, settings)
     assert not a.abstained and a.text.startswith("“") and "” [" in a.text
     assert_citations_resolve(a, index)
+
+
+def test_a_dutch_question_the_rules_would_refuse_is_answered_when_the_reader_is_sure(
+    index: pipeline.Index, settings: Settings
+) -> None:
+    question = "Wat leverde Den Haag aan het trainingscentrum voor piloten?"  # the reader issue's third example
+    a = pipeline.ask(question, index, settings)
+    assert not a.abstained and "Nederland beoogt F-16" in a.text
+    assert any("Nederland beoogt" in c.passage.text for c in a.citations)
+    assert any(n.startswith("overruled by the reader: abstained: best supporting") for n in a.notes)
+    assert_citations_resolve(a, index)
+    off = dataclasses.replace(settings, answer=dataclasses.replace(settings.answer, rules_fallback=""))
+    assert pipeline.ask(question, index, off).abstained
+    unsure = dataclasses.replace(settings, answer=dataclasses.replace(settings.answer, fallback_abstain_at=0.0))
+    assert pipeline.ask(question, index, unsure).abstained  # the reader must be sure to overrule the rules

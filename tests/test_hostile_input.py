@@ -195,6 +195,11 @@ def test_settings_from_the_environment_are_range_checked() -> None:
     assert Settings.from_env({"RAG_RETRIEVAL_K": "100"}).retrieval.k == 100
     with pytest.raises(SettingsError):
         RetrievalSettings(k=0)
+    with pytest.raises(SettingsError, match="RAG_ANSWER_COMPOSER='regels': use rules or reader"):
+        Settings.from_env({"RAG_ANSWER_COMPOSER": "regels"})
+    with pytest.raises(SettingsError, match="RAG_ANSWER_RULES_FALLBACK"):
+        Settings.from_env({"RAG_ANSWER_RULES_FALLBACK": "yes"})
+    assert Settings.from_env({"RAG_ANSWER_RULES_FALLBACK": "off"}).answer.rules_fallback == "off"
 
 
 def test_a_file_over_the_byte_limit_is_refused_with_the_setting_to_raise(tmp_path: Path) -> None:

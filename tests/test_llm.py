@@ -27,11 +27,11 @@ from langchain_core.messages import AIMessage
 
 from rag.answer import cross_encoder, llm, query_encoder
 from rag.answer import extractive as answer
-from rag.language import language
 from rag.answer.reader import load_model
 from rag.embedding.embedders import Embedder, load_embedder
 from rag.errors import LLMError
 from rag.ingest import chunking, corpus
+from rag.language import language
 from rag.settings import AnswerSettings, ChunkingSettings, EmbeddingSettings
 from rag.types import Answer, Evidence, Hit, Passage
 
