@@ -4,6 +4,7 @@ deletion marks inside the IVF search, compaction, a commit that never rewrites o
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +124,38 @@ def test_an_ivf_whose_lists_a_graph_finds_finds_the_exact_neighbours_when_it_vis
         exact = set(np.argsort(-(points @ query))[:10].tolist())
         found += len(exact & {key for _, key in vectors._search(index, query.reshape(1, -1), 10, None, 1.0)})
     assert found / (10 * len(queries)) >= 0.99  # only the 8-bit codes' rounding may differ
+
+
+def test_large_segments_answer_through_their_memory_map_then_from_memory_with_the_same_results(
+    tmp_path: Path, entries, embedder, small_segments, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    store = FaissSqliteStore(tmp_path, 384)
+    for e in [entries["navo-top-vilnius-2023"], *copies(entries, 2)]:
+        store.add(*e)
+        store.commit()
+    query = embedder.embed_queries(["Welk land levert extra pantserhouwitsers?"])[0]
+    expected = (store.dense_search(query, 10), store.sentence_search(query, 10))
+    store.close()
+
+    monkeypatch.setattr(vectors, "MAP_FROM", 0)  # every segment counts as large
+    loaded = threading.Event()
+    read = vectors.faiss.read_index
+
+    def slow_read(path: str, flags: int = 0):  # type: ignore[no-untyped-def]
+        if not flags:  # the background thread's read into memory waits until the test lets it go
+            loaded.wait(30)
+        return read(path, flags)
+
+    monkeypatch.setattr(vectors.faiss, "read_index", slow_read)
+    store = FaissSqliteStore(tmp_path, 384)
+    assert store._passages._mapped and not store.in_memory(0)  # opened mapped: answers before the read
+    assert (store.dense_search(query, 10), store.sentence_search(query, 10)) == expected
+    mapped = dict(store._sentences._ann)
+    loaded.set()
+    assert store.in_memory(30)
+    assert all(store._sentences._ann[name] is not index for name, index in mapped.items())  # swapped in
+    assert (store.dense_search(query, 10), store.sentence_search(query, 10)) == expected
+    store.add(*entries["kopie"])  # a commit keeps the segments already in memory
+    store.commit()
+    assert not store._passages._mapped and not store._sentences._mapped
+    store.close()

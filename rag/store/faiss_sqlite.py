@@ -73,8 +73,10 @@ class FaissSqliteStore:
         meta = tables.get_meta(self._db)
         p_count, s_count = int(meta.get("passage_count", 0)), int(meta.get("sentence_count", 0))
         self._generation = int(meta.get("generation", 0))
-        self._passages = Vectors(self.folder, "passages", self.dim, p_count, tables.segments(self._db, "passages"))
-        self._sentences = Vectors(self.folder, "sentences", self.dim, s_count, tables.segments(self._db, "sentences"))
+        before = getattr(self, "_passages", None), getattr(self, "_sentences", None)
+        segments = tables.segments(self._db, "passages"), tables.segments(self._db, "sentences")
+        self._passages = Vectors(self.folder, "passages", self.dim, p_count, segments[0], before[0])
+        self._sentences = Vectors(self.folder, "sentences", self.dim, s_count, segments[1], before[1])
         self._bm25 = bm25.Bm25Segments(self.folder, tables.segments(self._db, "bm25"))
         self._letter_of = Rows(self.folder / "passages.i32", 1, p_count, np.int32)
         self._owner_of = Rows(self.folder / "sentences.i32", 1, s_count, np.int32)
@@ -383,9 +385,16 @@ class FaissSqliteStore:
         """ANN segments in use (compact() makes it one per kind)."""
         return len(self._passages.segments) + len(self._sentences.segments)
 
+    def in_memory(self, timeout: float | None = None) -> bool:
+        """Wait (at most `timeout` s) until the large ANN segments, opened memory-mapped so that
+        the store answers at once, have been read into memory; True when they have."""
+        return all([self._passages.in_memory(timeout), self._sentences.in_memory(timeout)])
+
     def close(self) -> None:
         if self._db is None:
             return
         self.rollback()
+        self._passages.stop_loading()
+        self._sentences.stop_loading()
         self._db.close()
         self._db = None  # type: ignore[assignment]
