@@ -70,6 +70,13 @@ def test_added_letters_come_back_after_reopening(opener, entries, embedder) -> N
     mine = [j for j, u in enumerate(units) if u.passage == 3]
     assert [(s, e) for s, e, _ in stored] == [(units[j].start, units[j].end) for j in mine]
     assert np.allclose(np.stack([v for _, _, v in stored]), unit_vectors[mine], atol=2e-3)
+    ids = [passages[3].id, passages[0].id, "onbekend"]  # in one go: the same units, absent ids left out
+    together = store.sentences_by_id(ids)
+    assert set(together) == set(ids[:2])
+    for pid in ids[:2]:
+        one = store.passage_sentences(store.key(pid))
+        assert [(s, e) for s, e, _ in together[pid]] == [(s, e) for s, e, _ in one] and one
+        assert np.allclose(np.stack([v for _, _, v in together[pid]]), np.stack([v for _, _, v in one]))
     assert store.letter_summaries([letter.id])[letter.id]["passages"] == len(passages)
 
 

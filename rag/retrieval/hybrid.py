@@ -136,8 +136,9 @@ def with_sentences(hits: Sequence[Hit], vector: np.ndarray, index: Index) -> lis
     (what the reader judges, so it needs neither the embedder nor the text again)."""
     query = np.asarray(vector, dtype=np.float32)
     out = []
+    by_id = index.sentences_by_id([hit.passage.id for hit in hits])
     for hit in hits:
-        units = index.passage_sentences(index.position(hit.passage.id))
+        units = by_id.get(hit.passage.id, [])
         found = tuple(Evidence(s, e, float(v @ query), vector=v) for s, e, v in units)
         out.append(dataclasses.replace(hit, sentences=found))
     return out

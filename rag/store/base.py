@@ -122,6 +122,11 @@ class Store(Protocol):
         """(start, end, vector) of each sentence unit of the passage, in the order stored."""
         ...
 
+    def sentences_by_id(self, passage_ids: Sequence[str]) -> dict[str, list[tuple[int, int, np.ndarray]]]:
+        """passage_sentences() of each of these passages by id (absent ids left out), read in as
+        few queries as the backend allows: what retrieval fetches for its hits."""
+        ...
+
     def letter_ids(self) -> list[str]:
         """The ids of the stored letters, sorted."""
         ...

@@ -347,6 +347,14 @@ class FaissSqliteStore:
         vectors = self._sentences.rows.get([r[0] for r in rows]) if rows else []
         return [(s, e, vectors[i]) for i, (_, s, e) in enumerate(rows)]
 
+    def sentences_by_id(self, passage_ids: Sequence[str]) -> dict[str, list[tuple[int, int, np.ndarray]]]:
+        out = {}
+        for pid in passage_ids:  # SQLite answers each by its index in microseconds
+            row = self._db.execute("SELECT key FROM passages WHERE pid = ?", (pid,)).fetchone()
+            if row is not None:
+                out[pid] = self.passage_sentences(int(row[0]))
+        return out
+
     def letter_ids(self) -> list[str]:
         return [i for (i,) in self._db.execute("SELECT id FROM letters ORDER BY id")]
 

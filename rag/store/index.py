@@ -97,6 +97,10 @@ class Index:
         `position` (its key), in the order they were embedded: what the reader scores."""
         return self.store.passage_sentences(position)
 
+    def sentences_by_id(self, passage_ids: Sequence[str]) -> dict[str, list[tuple[int, int, np.ndarray]]]:
+        """passage_sentences() of each of these passages by id, in one go (absent ids left out)."""
+        return self.store.sentences_by_id(passage_ids)
+
     def position(self, passage_id: str) -> int:
         """The key of the passage with this id in the store (KeyError if absent)."""
         return self.store.key(passage_id)

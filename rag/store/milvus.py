@@ -320,6 +320,22 @@ class MilvusStore:
         )
         return [(int(r["start"]), int(r["end"]), np.asarray(r["vector"], np.float32)) for r in rows]
 
+    def sentences_by_id(self, passage_ids: Sequence[str]) -> dict[str, list[tuple[int, int, np.ndarray]]]:
+        # two queries for all hits: each milvus-lite query costs ~0.35 s at 300 k rows (a scan)
+        if not passage_ids:
+            return {}
+        keys = {
+            int(r["key"]): r["pid"]
+            for r in self._query("passages", f"pid in {json.dumps(list(passage_ids))}", ["key", "pid"])
+        }
+        if not keys:
+            return {}
+        rows = self._query("sentences", f"passage in {sorted(keys)}", ["key", "passage", "start", "end", "vector"])
+        out: dict[str, list[tuple[int, int, np.ndarray]]] = {keys[k]: [] for k in keys}
+        for r in sorted(rows, key=lambda r: r["key"]):
+            out[keys[int(r["passage"])]].append((int(r["start"]), int(r["end"]), np.asarray(r["vector"], np.float32)))
+        return out
+
     def letter_summaries(self, ids: Sequence[str] | None = None) -> dict[str, dict]:
         condition = "n == 0" if ids is None else f"n == 0 and letter in {json.dumps(list(ids))}"
         rows = (
