@@ -128,7 +128,7 @@ class AnswerSettings:
             raise SettingsError(f"RAG_ANSWER_COMPOSER={self.composer!r}: use rules or reader.")
         for name in ("composer_foreign", "rules_fallback"):
             if getattr(self, name) not in ("rules", "reader", "", "off"):
-                raise SettingsError(f"RAG_ANSWER_{name.upper()}={getattr(self, name)!r}: use reader, or off.")
+                raise SettingsError(f"RAG_ANSWER_{name.upper()}={getattr(self, name)!r}: use rules, reader or off.")
         _check_range("RAG_ANSWER_FALLBACK_ABSTAIN_AT", self.fallback_abstain_at, 0.0, 1.0)
 
 

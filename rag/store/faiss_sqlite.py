@@ -350,9 +350,8 @@ class FaissSqliteStore:
     def sentences_by_id(self, passage_ids: Sequence[str]) -> dict[str, list[tuple[int, int, np.ndarray]]]:
         out = {}
         for pid in passage_ids:  # SQLite answers each by its index in microseconds
-            row = self._db.execute("SELECT key FROM passages WHERE pid = ?", (pid,)).fetchone()
-            if row is not None:
-                out[pid] = self.passage_sentences(int(row[0]))
+            with contextlib.suppress(KeyError):
+                out[pid] = self.passage_sentences(self.key(pid))
         return out
 
     def letter_ids(self) -> list[str]:

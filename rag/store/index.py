@@ -101,10 +101,6 @@ class Index:
         """passage_sentences() of each of these passages by id, in one go (absent ids left out)."""
         return self.store.sentences_by_id(passage_ids)
 
-    def position(self, passage_id: str) -> int:
-        """The key of the passage with this id in the store (KeyError if absent)."""
-        return self.store.key(passage_id)
-
     def letter_hashes(self) -> dict[str, str]:
         """sha256 of every stored letter by id (what decides whether a file changed)."""
         return {lid: s["sha256"] for lid, s in self.store.letter_summaries().items()}

@@ -314,11 +314,7 @@ class MilvusStore:
         return int(rows[0]["key"])
 
     def passage_sentences(self, key: int) -> list[tuple[int, int, np.ndarray]]:
-        rows = sorted(
-            self._query("sentences", f"passage == {int(key)}", ["key", "start", "end", "vector"]),
-            key=lambda r: r["key"],
-        )
-        return [(int(r["start"]), int(r["end"]), np.asarray(r["vector"], np.float32)) for r in rows]
+        return _units(self._query("sentences", f"passage == {int(key)}", ["key", "start", "end", "vector"]))
 
     def sentences_by_id(self, passage_ids: Sequence[str]) -> dict[str, list[tuple[int, int, np.ndarray]]]:
         # two queries for all hits: each milvus-lite query costs ~0.35 s at 300 k rows (a scan)
@@ -331,10 +327,7 @@ class MilvusStore:
         if not keys:
             return {}
         rows = self._query("sentences", f"passage in {sorted(keys)}", ["key", "passage", "start", "end", "vector"])
-        out: dict[str, list[tuple[int, int, np.ndarray]]] = {keys[k]: [] for k in keys}
-        for r in sorted(rows, key=lambda r: r["key"]):
-            out[keys[int(r["passage"])]].append((int(r["start"]), int(r["end"]), np.asarray(r["vector"], np.float32)))
-        return out
+        return {pid: _units([r for r in rows if int(r["passage"]) == key]) for key, pid in keys.items()}
 
     def letter_summaries(self, ids: Sequence[str] | None = None) -> dict[str, dict]:
         condition = "n == 0" if ids is None else f"n == 0 and letter in {json.dumps(list(ids))}"
@@ -394,6 +387,14 @@ class MilvusStore:
         self.rollback()
         self._db.close()
         self._db = None  # type: ignore[assignment]
+
+
+def _units(rows: list[dict]) -> list[tuple[int, int, np.ndarray]]:
+    """(start, end, vector) of sentence rows, in key order (the order they were stored)."""
+    return [
+        (int(r["start"]), int(r["end"]), np.asarray(r["vector"], np.float32))
+        for r in sorted(rows, key=lambda r: r["key"])
+    ]
 
 
 class _Closing:
