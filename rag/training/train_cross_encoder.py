@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=72)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="train on at most this many questions (0: all)")
     parser.add_argument("--out", type=Path, default=MODEL_DIR / "cross_encoder")
     args = parser.parse_args()
@@ -115,7 +115,7 @@ def main() -> None:
                     top.append(target[1 + int(np.argmax(p[1:]))] > 0)
         return {"top1_accuracy": float(np.mean(top)), "no_answer_auc": auc(null_un, null_ans)}
 
-    before = validate()
+    before = after = validate()
     print(f"validation before: {before}", flush=True)
     params = [p for p in model.parameters() if p.requires_grad] + [head_w, head_b, null]
     opt = torch.optim.AdamW(params, lr=args.lr)
@@ -138,8 +138,8 @@ def main() -> None:
                 print(
                     f"  epoch {epoch} step {step}: loss {loss.item():.3f} ({time.time() - started:.0f} s)", flush=True
                 )
-        print(f"epoch {epoch}: validation {validate()}", flush=True)
-    after = validate()
+        after = validate()
+        print(f"epoch {epoch}: validation {after}", flush=True)
     weights = {
         "head.weight": head_w.detach().numpy(),
         "head.bias": head_b.detach().numpy(),
@@ -155,7 +155,8 @@ def main() -> None:
         "scale": config.lora_alpha / args.rank,
         "validation": {"before": before, "after": after},
         "settings": {
-            k: getattr(args, k) for k in ("epochs", "layers", "candidates", "rank", "lr", "batch", "seed", "limit")
+            k: getattr(args, k)
+            for k in ("epochs", "layers", "candidates", "rank", "lr", "batch", "seed", "limit", "threads")
         },
         "trained_on": {"questions": len(order), "passages": len(passages)},
         "seconds": round(time.time() - started, 1),
