@@ -150,7 +150,7 @@ def write_format_2(directory: Path, index: Index) -> None:
     for position, (key, passage) in enumerate(keyed):
         passages.append(records.passage(passage))
         p_vectors.append(index.store._passages.rows.get([key])[0])  # type: ignore[attr-defined]
-        for start, end, vector in index.passage_sentences(key):
+        for start, end, vector in index.store.passage_sentences(key):
             sentences.append({"sentence": [position, start, end]})
             s_vectors.append(vector)
     for name, vectors in (("vectors.faiss", p_vectors), ("sentences.faiss", s_vectors)):

@@ -92,13 +92,8 @@ class Index:
         with self._cache_lock:
             self._queries.clear()
 
-    def passage_sentences(self, position: int) -> list[tuple[int, int, np.ndarray]]:
-        """(start, end, vector) of each sentence (and footnote sentence) of the passage at
-        `position` (its key), in the order they were embedded: what the reader scores."""
-        return self.store.passage_sentences(position)
-
     def sentences_by_id(self, passage_ids: Sequence[str]) -> dict[str, list[tuple[int, int, np.ndarray]]]:
-        """passage_sentences() of each of these passages by id, in one go (absent ids left out)."""
+        """The store's passage_sentences() of each of these passages by id, in one go (absent ids left out)."""
         return self.store.sentences_by_id(passage_ids)
 
     def letter_hashes(self) -> dict[str, str]:

@@ -326,8 +326,10 @@ class MilvusStore:
         }
         if not keys:
             return {}
-        rows = self._query("sentences", f"passage in {sorted(keys)}", ["key", "passage", "start", "end", "vector"])
-        return {pid: _units([r for r in rows if int(r["passage"]) == key]) for key, pid in keys.items()}
+        by_passage: dict[int, list[dict]] = {key: [] for key in keys}
+        for row in self._query("sentences", f"passage in {sorted(keys)}", ["key", "passage", "start", "end", "vector"]):
+            by_passage[int(row["passage"])].append(row)
+        return {keys[key]: _units(rows) for key, rows in by_passage.items()}
 
     def letter_summaries(self, ids: Sequence[str] | None = None) -> dict[str, dict]:
         condition = "n == 0" if ids is None else f"n == 0 and letter in {json.dumps(list(ids))}"
