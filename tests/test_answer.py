@@ -126,14 +126,7 @@ def reader_settings(settings: Settings) -> Settings:
     [
         ("Which country hosts the F-16 training centre?", "Roemenië", "Roemenië kondigde aan"),
         ("Wat leverde Den Haag aan het trainingscentrum voor piloten?", "Nederland beoogt F-16", "Nederland beoogt"),
-        pytest.param(
-            "Which NATO member's parliament must still approve Sweden joining?",
-            "Turkije",
-            "Turkse parlement",
-            marks=pytest.mark.xfail(
-                strict=True, reason="the reader trained on 3,180 questions picks the 'all thirty allies' sentence"
-            ),
-        ),
+        ("Which NATO member's parliament must still approve Sweden joining?", "Turkije", "Turkse parlement"),
     ],
 )
 def test_the_reader_answers_questions_in_peoples_own_words(

@@ -12,8 +12,8 @@ from rag.training import data
 from tests.places import CORPUS, ROOT
 
 N = 8
-# the data the shipped models were trained on, and a later batch written but not yet trained on
-FOLDERS = {"reader": data.DATA_DIR, "reader-batch3": data.DATA_DIR.parent / "reader-batch3"}
+FOLDERS = {"reader": data.DATA_DIR, "reader-batch3": data.BATCH3_DIR}
+MODELS = ROOT / "rag" / "answer" / "models"
 
 
 def shingles(text: str) -> set[tuple[str, ...]]:
@@ -64,3 +64,17 @@ def test_the_split_keeps_a_subject_on_one_side():
     train, validation = data.split(questions, passages)
     assert {passages[q.passage].group for q in train}.isdisjoint({passages[q.passage].group for q in validation})
     assert 0.1 < len(validation) / len(questions) < 0.3
+
+
+@pytest.mark.parametrize("model", ["query_encoder", "reader", "verifier", "cross_encoder"])
+def test_each_shipped_model_names_the_data_it_was_trained_on(model: str) -> None:
+    """The folders a model's JSON names hold exactly the data it was trained on (their sha256):
+    data changed without retraining, or a model trained on other data, fails here."""
+    meta = json.loads((MODELS / f"{model}.json").read_text(encoding="utf-8"))
+    trained = meta["trained_on"]
+    folders = [ROOT / name for name in trained["data"]]
+    assert all(f in data.ALL for f in folders), trained["data"]
+    assert trained["data_sha256"] == data.digest(folders)
+    if model == "cross_encoder":  # calibrated afterwards, with the feature reader, on the validation split
+        calibrated = meta["calibrated_on"]
+        assert calibrated["data_sha256"] == data.digest([ROOT / name for name in calibrated["data"]])

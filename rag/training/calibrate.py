@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -26,8 +27,9 @@ def main() -> None:
     parser.add_argument("--max-false-abstention", type=float, default=0.05)
     parser.add_argument("--coverage", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", type=Path, nargs="+", default=list(data.ALL), help="validation data folders")
     args = parser.parse_args()
-    passages, questions = data.load()
+    passages, questions = data.load(*args.data)
     _, val_q = data.split(questions, passages)
     svec = vectors(list(data.all_texts(passages)), "passage")
     qvec = vectors([q.question for q in val_q], "query")
@@ -53,7 +55,12 @@ def main() -> None:
     }
     path = ce.MODEL_DIR / "cross_encoder.json"
     meta = json.loads(path.read_text(encoding="utf-8"))
-    meta |= {"abstain_at": abstain_at, "keep_mass": keep_mass, "chain_validation": measured}
+    meta |= {
+        "abstain_at": abstain_at,
+        "keep_mass": keep_mass,
+        "chain_validation": measured,
+        "calibrated_on": {"data": data.names(args.data), "data_sha256": data.digest(args.data)},
+    }
     path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({"abstain_at": abstain_at, "keep_mass": keep_mass, **measured}, indent=2))
 

@@ -1,5 +1,6 @@
-"""The reader's training data (data/reader/): synthetic passages in the style of Kamerbrieven,
-on other subjects than the corpus letters, and questions about them as people ask them.
+"""The reader's training data (data/reader/, and a third batch in data/reader-batch3/): synthetic
+passages in the style of Kamerbrieven, on other subjects than the corpus letters, and questions
+about them as people ask them.
 
 Each question names its passage, the sentence(s) that answer it (none: unanswerable), the
 sentence that restates it without answering (the trap), and two claims: one its answer
@@ -17,7 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "reader"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "reader"  # batches 1 and 2 (writers w1-w8)
+BATCH3_DIR = DATA_DIR.parent / "reader-batch3"  # batch 3 (w9-w11): reports of meetings
+ALL = (DATA_DIR, BATCH3_DIR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +57,12 @@ class Candidate:
     rank: int  # 1: the question's own passage; 2: its group sibling; 3...: other subjects
 
 
-def load(folder: Path = DATA_DIR) -> tuple[dict[str, TrainPassage], list[TrainQuestion]]:
-    """Every passage and question under folder (passages-*.jsonl, questions-*.jsonl)."""
+def load(*folders: Path) -> tuple[dict[str, TrainPassage], list[TrainQuestion]]:
+    """Every passage and question under the folders (default: DATA_DIR), read in the order of
+    their file names (passages-*.jsonl, questions-*.jsonl) whichever folder holds them, so that
+    one folder holding all the files reads the same as several holding them apart."""
     passages: dict[str, TrainPassage] = {}
-    for path in sorted(folder.glob("passages-*.jsonl")):
+    for path in files(folders, "passages"):
         for row in _rows(path):
             passages[row["id"]] = TrainPassage(
                 row["id"], row["group"], row["topic"], row["title"], row["section"], tuple(row["sentences"])
@@ -75,11 +80,30 @@ def load(folder: Path = DATA_DIR) -> tuple[dict[str, TrainPassage], list[TrainQu
             row.get("claim", ""),
             row.get("false_claim", ""),
         )
-        for path in sorted(folder.glob("questions-*.jsonl"))
+        for path in files(folders, "questions")
         for row in _rows(path)
         if row["passage"] in passages
     ]
     return passages, questions
+
+
+def files(folders: Sequence[Path], kind: str = "*") -> list[Path]:
+    """The data files (kind: "passages", "questions" or "*" for both) of the folders (default:
+    DATA_DIR), sorted by file name."""
+    return sorted((p for f in folders or (DATA_DIR,) for p in f.glob(f"{kind}-*.jsonl")), key=lambda p: p.name)
+
+
+def digest(folders: Sequence[Path]) -> str:
+    """sha256 over the folders' data files in file-name order: which data a model was trained on."""
+    h = hashlib.sha256()
+    for path in files(folders):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def names(folders: Sequence[Path]) -> list[str]:
+    """The folders as the repository names them ("data/reader"), for a model's metadata."""
+    return [f"{f.parent.name}/{f.name}" for f in folders or (DATA_DIR,)]
 
 
 def split(questions: Sequence[TrainQuestion], passages: dict[str, TrainPassage], validation: float = 0.2):  # type: ignore[no-untyped-def]

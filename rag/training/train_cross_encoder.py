@@ -70,11 +70,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--limit", type=int, default=0, help="train on at most this many questions (0: all)")
     parser.add_argument("--out", type=Path, default=MODEL_DIR / "cross_encoder")
+    # The shipped model reads batches 1 and 2 only: with batch 3 it abstained far more on
+    # dev-ownwords (data/reader-batch3/README.md).
+    parser.add_argument("--data", type=Path, nargs="+", default=[data.DATA_DIR], help="training data folders")
     args = parser.parse_args()
     started = time.time()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    passages, questions = data.load()
+    passages, questions = data.load(*args.data)
     train_q, val_q = data.split(questions, passages)
     svec = vectors(list(data.all_texts(passages)), "passage")
     qvec = vectors([q.question for q in questions], "query")
@@ -158,7 +161,12 @@ def main() -> None:
             k: getattr(args, k)
             for k in ("epochs", "layers", "candidates", "rank", "lr", "batch", "seed", "limit", "threads")
         },
-        "trained_on": {"questions": len(order), "passages": len(passages)},
+        "trained_on": {
+            "questions": len(order),
+            "passages": len(passages),
+            "data": data.names(args.data),
+            "data_sha256": data.digest(args.data),
+        },
         "seconds": round(time.time() - started, 1),
     }
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

@@ -71,11 +71,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=MODEL_DIR / "query_encoder")
+    parser.add_argument("--data", type=Path, nargs="+", default=list(data.ALL), help="training data folders")
     args = parser.parse_args()
     started = time.time()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    passages, questions = data.load()
+    passages, questions = data.load(*args.data)
     train_q, val_q = data.split(questions, passages)
     train_q = [q for q in train_q if q.answer]
     val_q = [q for q in val_q if q.answer]
@@ -140,7 +141,12 @@ def main() -> None:
         "scale": scale,
         "validation_top1": {"before": before, "after": after},
         "settings": {k: getattr(args, k) for k in ("epochs", "rank", "lr", "temperature", "batch", "seed")},
-        "trained_on": {"questions": len(train_q), "passages": len(passages)},
+        "trained_on": {
+            "questions": len(train_q),
+            "passages": len(passages),
+            "data": data.names(args.data),
+            "data_sha256": data.digest(args.data),
+        },
         "seconds": round(time.time() - started, 1),
     }
     args.out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

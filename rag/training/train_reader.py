@@ -263,9 +263,10 @@ def main() -> None:
     parser.add_argument("--task", choices=("answer", "verify"), default="answer")
     parser.add_argument("--query-encoder", action="store_true", help="add the fine-tuned question vector's features")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--data", type=Path, nargs="+", default=list(data.ALL), help="training data folders")
     args = parser.parse_args()
     started = time.time()
-    passages, questions = data.load()
+    passages, questions = data.load(*args.data)
     train_q, val_q = data.split(questions, passages)
     print(f"{len(passages)} passages, {len(train_q)} training and {len(val_q)} validation questions")
     svec = vectors(list(data.all_texts(passages)), "passage")
@@ -284,9 +285,6 @@ def main() -> None:
     reader = FeatureReader(weights, {"abstain_at": 1.0, "keep_mass": 1.0, "query_encoder": args.query_encoder})
     measured = evaluate(reader, val_set)
     abstain_at, keep_mass, calibration = calibrate(measured.pop("_rows"), args.max_false_abstention, args.coverage)
-    digest = hashlib.sha256()
-    for path in sorted(data.DATA_DIR.glob("*.jsonl")):
-        digest.update(path.read_bytes())
     meta = {
         "name": "features" if args.task == "answer" else "verifier",
         "features": list(FEATURES) + (list(TUNED_FEATURES) if args.query_encoder else []),
@@ -294,7 +292,12 @@ def main() -> None:
         "abstain_at": abstain_at,
         "keep_mass": keep_mass,
         "validation": {**measured, **calibration},
-        "trained_on": {"questions": len(train_q), "passages": len(passages), "data_sha256": digest.hexdigest()},
+        "trained_on": {
+            "questions": len(train_q),
+            "passages": len(passages),
+            "data": data.names(args.data),
+            "data_sha256": data.digest(args.data),
+        },
         "settings": {
             k: getattr(args, k)
             for k in ("task", "query_encoder", "epochs", "rank", "hidden", "seed", "max_false_abstention", "coverage")
