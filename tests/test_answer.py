@@ -122,19 +122,28 @@ def reader_settings(settings: Settings) -> Settings:
 
 
 @pytest.mark.parametrize(
-    ("question", "says", "paragraph_holds"),
+    ("question", "says", "quote_holds"),
     [
         ("Which country hosts the F-16 training centre?", "Roemenië", "Roemenië kondigde aan"),
         ("Wat leverde Den Haag aan het trainingscentrum voor piloten?", "Nederland beoogt F-16", "Nederland beoogt"),
-        ("Which NATO member's parliament must still approve Sweden joining?", "Turkije", "Turkse parlement"),
+        pytest.param(
+            "Which NATO member's parliament must still approve Sweden joining?",
+            "Turkije",
+            "Turkse parlement",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the reader (3,900 questions) cites the right paragraph but quotes the sentence before "
+                "the answering one ('Turkije en Zweden ... overeenstemming')",
+            ),
+        ),
     ],
 )
 def test_the_reader_answers_questions_in_peoples_own_words(
-    question: str, says: str, paragraph_holds: str, index: pipeline.Index, reader_settings: Settings
+    question: str, says: str, quote_holds: str, index: pipeline.Index, reader_settings: Settings
 ) -> None:
     a = pipeline.ask(question, index, reader_settings)
     assert not a.abstained and says in a.text
-    assert any(paragraph_holds in c.passage.text for c in a.citations)
+    assert any(quote_holds in c.quote for c in a.citations)  # the quoted sentence, not just its paragraph
     assert_citations_resolve(a, index)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -68,13 +69,31 @@ def test_the_split_keeps_a_subject_on_one_side():
 
 @pytest.mark.parametrize("model", ["query_encoder", "reader", "verifier", "cross_encoder"])
 def test_each_shipped_model_names_the_data_it_was_trained_on(model: str) -> None:
-    """The folders a model's JSON names hold exactly the data it was trained on (their sha256):
-    data changed without retraining, or a model trained on other data, fails here."""
+    """The folders a model's JSON names still hold the data it records (their sha256), so data
+    edited after a model was trained fails here; the reader and verifier also record how many
+    training questions that data's split gives."""
     meta = json.loads((MODELS / f"{model}.json").read_text(encoding="utf-8"))
     trained = meta["trained_on"]
     folders = [ROOT / name for name in trained["data"]]
-    assert all(f in data.ALL for f in folders), trained["data"]
+    assert folders and all(f in data.ALL for f in folders), trained["data"]
     assert trained["data_sha256"] == data.digest(folders)
+    passages, questions = data.load(*folders)
+    assert trained["passages"] == len(passages)
+    if model in ("reader", "verifier"):
+        assert trained["questions"] == len(data.split(questions, passages)[0])
     if model == "cross_encoder":  # calibrated afterwards, with the feature reader, on the validation split
-        calibrated = meta["calibrated_on"]
-        assert calibrated["data_sha256"] == data.digest([ROOT / name for name in calibrated["data"]])
+        calibrated = [ROOT / name for name in meta["calibrated_on"]["data"]]
+        assert calibrated and all(f in data.ALL for f in calibrated)
+        assert meta["calibrated_on"]["data_sha256"] == data.digest(calibrated)
+
+
+def test_a_missing_or_doubled_data_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no training data here"):
+        data.load(tmp_path / "reader-batch")  # a typo must not train on less
+    with pytest.raises(ValueError, match="is in both"):
+        data.load(data.DATA_DIR, data.DATA_DIR)
+    (tmp_path / "passages-x.jsonl").write_text(
+        (data.DATA_DIR / "passages-w1.jsonl").read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8"
+    )
+    with pytest.raises(ValueError, match="used twice"):
+        data.load(data.DATA_DIR, tmp_path)

@@ -18,9 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "reader"  # batches 1 and 2 (writers w1-w8)
-BATCH3_DIR = DATA_DIR.parent / "reader-batch3"  # batch 3 (w9-w11): reports of meetings
-ALL = (DATA_DIR, BATCH3_DIR)
+ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = ROOT / "data" / "reader"  # batches 1 and 2 (writers w1-w8)
+BATCH3_DIR = ROOT / "data" / "reader-batch3"  # batch 3 (w9-w11): reports of meetings
+ALL = (DATA_DIR, BATCH3_DIR)  # every folder of training data (what load() reads by default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +59,16 @@ class Candidate:
 
 
 def load(*folders: Path) -> tuple[dict[str, TrainPassage], list[TrainQuestion]]:
-    """Every passage and question under the folders (default: DATA_DIR), read in the order of
-    their file names (passages-*.jsonl, questions-*.jsonl) whichever folder holds them, so that
-    one folder holding all the files reads the same as several holding them apart."""
+    """Every passage and question under the folders (default: ALL), read in the order of their
+    file names (passages-*.jsonl, questions-*.jsonl) whichever folder holds them, so that one
+    folder holding all the files reads the same as several holding them apart. An id that two
+    rows share is an error: one would silently replace the other."""
+    folders = folders or ALL
     passages: dict[str, TrainPassage] = {}
     for path in files(folders, "passages"):
         for row in _rows(path):
+            if row["id"] in passages:
+                raise ValueError(f"{path}: passage id {row['id']} is used twice; give each passage its own id.")
             passages[row["id"]] = TrainPassage(
                 row["id"], row["group"], row["topic"], row["title"], row["section"], tuple(row["sentences"])
             )
@@ -84,17 +89,38 @@ def load(*folders: Path) -> tuple[dict[str, TrainPassage], list[TrainQuestion]]:
         for row in _rows(path)
         if row["passage"] in passages
     ]
+    seen: set[str] = set()
+    for q in questions:
+        if q.id in seen:
+            raise ValueError(f"question id {q.id} is used twice in {', '.join(names(folders))}; give each its own id.")
+        seen.add(q.id)
     return passages, questions
 
 
 def files(folders: Sequence[Path], kind: str = "*") -> list[Path]:
-    """The data files (kind: "passages", "questions" or "*" for both) of the folders (default:
-    DATA_DIR), sorted by file name."""
-    return sorted((p for f in folders or (DATA_DIR,) for p in f.glob(f"{kind}-*.jsonl")), key=lambda p: p.name)
+    """The data files of the folders ("passages-*.jsonl" for kind "passages", "questions-*.jsonl"
+    for "questions", both for "*"), sorted by file name. A folder that is missing or holds no
+    data files, or a file name in two folders, is an error (a typo must not train on less)."""
+    if not folders:
+        raise ValueError("No training data folder was given: name one, e.g. data/reader.")
+    found: dict[str, Path] = {}
+    for folder in folders:
+        here = sorted(folder.glob("passages-*.jsonl")) + sorted(folder.glob("questions-*.jsonl"))
+        if not folder.is_dir() or not here:
+            raise FileNotFoundError(
+                f"{folder}: no training data here (passages-*.jsonl, questions-*.jsonl); check --data."
+            )
+        for path in here:
+            if path.name in found:
+                raise ValueError(f"{path.name} is in both {found[path.name].parent} and {folder}; keep one.")
+            found[path.name] = path
+    wanted = ("passages", "questions") if kind == "*" else (kind,)
+    return sorted((p for p in found.values() if p.name.split("-", 1)[0] in wanted), key=lambda p: p.name)
 
 
 def digest(folders: Sequence[Path]) -> str:
-    """sha256 over the folders' data files in file-name order: which data a model was trained on."""
+    """sha256 over the folders' data files in file-name order: which data a model was trained
+    (or calibrated) on."""
     h = hashlib.sha256()
     for path in files(folders):
         h.update(path.read_bytes())
@@ -102,8 +128,12 @@ def digest(folders: Sequence[Path]) -> str:
 
 
 def names(folders: Sequence[Path]) -> list[str]:
-    """The folders as the repository names them ("data/reader"), for a model's metadata."""
-    return [f"{f.parent.name}/{f.name}" for f in folders or (DATA_DIR,)]
+    """The folders as paths from the repository's root ("data/reader"), for a model's metadata;
+    a folder outside the repository by its absolute path."""
+    if not folders:
+        raise ValueError("No training data folder was given: name one, e.g. data/reader.")
+    resolved = [f.resolve() for f in folders]
+    return [str(f.relative_to(ROOT)) if f.is_relative_to(ROOT) else str(f) for f in resolved]
 
 
 def split(questions: Sequence[TrainQuestion], passages: dict[str, TrainPassage], validation: float = 0.2):  # type: ignore[no-untyped-def]
