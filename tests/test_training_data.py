@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from rag.answer.reader import MODEL_DIR
 from rag.training import data
 from tests.places import CORPUS, ROOT
 
 N = 8
 FOLDERS = {"reader": data.DATA_DIR, "reader-batch3": data.BATCH3_DIR}
-MODELS = ROOT / "rag" / "answer" / "models"
 
 
 def shingles(text: str) -> set[tuple[str, ...]]:
@@ -72,7 +72,7 @@ def test_each_shipped_model_names_the_data_it_was_trained_on(model: str) -> None
     """The folders a model's JSON names still hold the data it records (their sha256), so data
     edited after a model was trained fails here; the reader and verifier also record how many
     training questions that data's split gives."""
-    meta = json.loads((MODELS / f"{model}.json").read_text(encoding="utf-8"))
+    meta = json.loads((MODEL_DIR / f"{model}.json").read_text(encoding="utf-8"))
     trained = meta["trained_on"]
     folders = [ROOT / name for name in trained["data"]]
     assert folders and all(f in data.ALL for f in folders), trained["data"]

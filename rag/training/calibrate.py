@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -27,7 +26,7 @@ def main() -> None:
     parser.add_argument("--max-false-abstention", type=float, default=0.05)
     parser.add_argument("--coverage", type=float, default=0.9)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", type=Path, nargs="+", default=list(data.ALL), help="validation data folders")
+    data.add_data_argument(parser, what="validation")
     args = parser.parse_args()
     passages, questions = data.load(*args.data)
     _, val_q = data.split(questions, passages)
@@ -59,7 +58,7 @@ def main() -> None:
         "abstain_at": abstain_at,
         "keep_mass": keep_mass,
         "chain_validation": measured,
-        "calibrated_on": {"data": data.names(args.data), "data_sha256": data.digest(args.data)},
+        "calibrated_on": data.provenance(args.data),
     }
     path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({"abstain_at": abstain_at, "keep_mass": keep_mass, **measured}, indent=2))

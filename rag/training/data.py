@@ -11,6 +11,7 @@ subject (its group) and of a few passages on other subjects.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import random
@@ -134,6 +135,16 @@ def names(folders: Sequence[Path]) -> list[str]:
         raise ValueError("No training data folder was given: name one, e.g. data/reader.")
     resolved = [f.resolve() for f in folders]
     return [str(f.relative_to(ROOT)) if f.is_relative_to(ROOT) else str(f) for f in resolved]
+
+
+def provenance(folders: Sequence[Path]) -> dict[str, object]:
+    """What a model's JSON records of the data it was trained (or calibrated) on."""
+    return {"data": names(folders), "data_sha256": digest(folders)}
+
+
+def add_data_argument(parser: argparse.ArgumentParser, default: Sequence[Path] = ALL, what: str = "training") -> None:
+    """A training script's --data: the folders it reads (default: what its shipped model read)."""
+    parser.add_argument("--data", type=Path, nargs="+", default=list(default), help=f"{what} data folders")
 
 
 def split(questions: Sequence[TrainQuestion], passages: dict[str, TrainPassage], validation: float = 0.2):  # type: ignore[no-untyped-def]

@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=MODEL_DIR / "cross_encoder")
     # The shipped model reads batches 1 and 2 only: with batch 3 it abstained far more on
     # dev-ownwords (data/reader-batch3/README.md).
-    parser.add_argument("--data", type=Path, nargs="+", default=[data.DATA_DIR], help="training data folders")
+    data.add_data_argument(parser, [data.DATA_DIR])
     args = parser.parse_args()
     started = time.time()
     torch.manual_seed(args.seed)
@@ -164,8 +164,7 @@ def main() -> None:
         "trained_on": {
             "questions": len(order),
             "passages": len(passages),
-            "data": data.names(args.data),
-            "data_sha256": data.digest(args.data),
+            **data.provenance(args.data),
         },
         "seconds": round(time.time() - started, 1),
     }

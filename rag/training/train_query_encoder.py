@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=MODEL_DIR / "query_encoder")
-    parser.add_argument("--data", type=Path, nargs="+", default=list(data.ALL), help="training data folders")
+    data.add_data_argument(parser)
     args = parser.parse_args()
     started = time.time()
     torch.manual_seed(args.seed)
@@ -144,8 +144,7 @@ def main() -> None:
         "trained_on": {
             "questions": len(train_q),
             "passages": len(passages),
-            "data": data.names(args.data),
-            "data_sha256": data.digest(args.data),
+            **data.provenance(args.data),
         },
         "seconds": round(time.time() - started, 1),
     }

@@ -263,7 +263,7 @@ def main() -> None:
     parser.add_argument("--task", choices=("answer", "verify"), default="answer")
     parser.add_argument("--query-encoder", action="store_true", help="add the fine-tuned question vector's features")
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--data", type=Path, nargs="+", default=list(data.ALL), help="training data folders")
+    data.add_data_argument(parser)
     args = parser.parse_args()
     started = time.time()
     passages, questions = data.load(*args.data)
@@ -295,8 +295,7 @@ def main() -> None:
         "trained_on": {
             "questions": len(train_q),
             "passages": len(passages),
-            "data": data.names(args.data),
-            "data_sha256": data.digest(args.data),
+            **data.provenance(args.data),
         },
         "settings": {
             k: getattr(args, k)
