@@ -6,8 +6,9 @@ does; the cross-encoder (cross_encoder.py), when shipped, re-reads the few best 
 last word. The passages are then re-ranked by their best sentence.
 compose(): above the calibrated threshold the answer says that the letters do not answer (in
 the question's language) and `abstained` is set; the hits are still given. Otherwise the best
-sentences, until they hold `keep_mass` of the support, become the answer, in the order of the
-hits and the letter, each ending in `[n]` where n is its passage's rank. An English
+sentences, until they hold `keep_mass` of the support, and the `AnswerSettings.reader_follow`
+sentences after the best one in its paragraph become the answer, in the order of the hits and
+the letter, each ending in `[n]` where n is its passage's rank. An English
 question gets the Dutch sentences marked as quotes.
 """
 
@@ -84,6 +85,7 @@ def compose(question: str, judged: Judged, settings: AnswerSettings) -> Answer:
     chosen = select(
         top, judged.keep_mass, settings.max_sentences, ranks={h.passage.id: n for n, h in enumerate(hits, 1)}
     )
+    chosen = follow(chosen, settings.reader_follow)
     english = language(question) == "en"
     note = f"{judged.by}: P(no answer) {judged.no_answer:.2f}"
     return Answer(question, render(chosen, quoted=english), False, citations(chosen), hits, notes=(note,))
@@ -167,6 +169,23 @@ def select(
         if held >= keep_mass:
             break
     return sorted(chosen, key=lambda c: (c.rank, c.evidence.start))
+
+
+def follow(chosen: Sequence[Chosen], count: int) -> list[Chosen]:
+    """Add the `count` sentences that follow the best chosen one in its paragraph (not its
+    footnotes): the sentence most like the question often only introduces the answer, and
+    the next one gives it."""
+    if not chosen or count <= 0:
+        return list(chosen)
+    best = max(chosen, key=lambda c: c.evidence.support or 0.0)
+    passage = best.hit.passage
+    after = sorted(
+        (e for e in best.hit.sentences if best.evidence.start < e.start < passage.end and e.start >= passage.start),
+        key=lambda e: e.start,
+    )[:count]
+    have = {(c.hit.passage.id, c.evidence.start) for c in chosen}
+    new = [Chosen(best.rank, best.hit, e) for e in after if (passage.id, e.start) not in have]
+    return sorted([*chosen, *new], key=lambda c: (c.rank, c.evidence.start))
 
 
 def render(chosen: Sequence[Chosen], quoted: bool = False) -> str:
