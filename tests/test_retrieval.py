@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 
 from rag.retrieval.hybrid import retrieve, rrf
+from rag.retrieval.named import named_first
 from rag.settings import RetrievalSettings
 from rag.types import Hit, Passage
 
@@ -67,3 +68,21 @@ def test_timings_are_reported_per_stage(index) -> None:  # type: ignore[no-untyp
     timings: dict[str, float] = {}
     retrieve("Wat is UCAP?", index, SETTINGS, timings)
     assert {"embed", "dense", "lexical", "fuse"} <= set(timings) and all(v >= 0 for v in timings.values())
+
+
+def test_the_hits_of_the_one_letter_a_question_names_go_first() -> None:
+    def letter(letter_id: str, title: str, year: int, n: int) -> Hit:
+        p = Passage(letter_id, title, dt.date(year, 3, 14), None, n, f"alinea {n}", 0, 1)
+        return Hit(p, 1.0 / n)
+
+    hits = [
+        letter("verslag-raad-lissabon-2031", "Verslag van de Raad in Lissabon op 14 maart 2031", 2031, 1),
+        letter("verslag-raad-oslo-2032", "Verslag van de Raad in Oslo op 14 maart 2032", 2032, 2),
+        letter("verslag-raad-lissabon-2031", "Verslag van de Raad in Lissabon op 14 maart 2031", 2031, 3),
+        letter("verslag-raad-oslo-2032", "Verslag van de Raad in Oslo op 14 maart 2032", 2032, 4),
+    ]
+    order = [h.passage.paragraph for h in named_first("Wat besprak de Raad in Oslo over visserij?", hits)]
+    assert order == [2, 4, 1, 3]  # each group keeps retrieval's order
+    assert [h.passage.paragraph for h in named_first("What did the council decide in 2031?", hits)] == [1, 3, 2, 4]
+    for plain in ("Wat besprak de Raad over visserij?", "Wat zei men in maart?", "Verschilden Oslo en Lissabon?"):
+        assert named_first(plain, hits) == hits  # no letter, a shared month, or both letters named

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from rag.answer import evidence, questions
 from rag.answer.evidence import Sentence
 from rag.answer.extractive import abstain
+from rag.retrieval.named import named_letters
 from rag.settings import AnswerSettings
 from rag.types import Answer, Citation, Hit
 
@@ -119,7 +120,7 @@ def each_letter(
     """When the question names two or more letters ("in Madrid en later in Vilnius"), add the
     best fitting sentence of each named letter that the answer does not draw on yet, if it
     is relevant enough to answer on its own (support_threshold)."""
-    named = questions.named_letters(question, {s.passage.letter_id: s.passage for s in sentences}.values())
+    named = named_letters(question, {s.passage.letter_id: s.passage for s in sentences}.values())
     if len(named) < 2:
         return list(chosen)
     dutch = questions.language(question) == "nl"

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer import questions
-from rag.answer.words import WORD, content_stems
 from rag.types import Hit, Passage
+from rag.words import WORD, content_stems
 
 _LINK = re.compile(r"\S*https?://\S*")
 _REFERENCE_START = re.compile(r"^\W*(?:Kamerstuk(?:ken)?|Kamerbrief|Zie)\b", re.IGNORECASE)

@@ -1,16 +1,15 @@
 """What a question asks, read from its words: its language; whether it wants a list; what
 kind of sentence can answer it (an amount for "hoeveel", a date for "op welke datum");
 what its question word asks for (a cause for "waarom", a name for "wie"); whether it asks
-for a source; and which letters it names."""
+for a source. Which letters it names: retrieval/named.py."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
-from rag.answer.words import STOP, WORD, folded_words, stem
 from rag.ingest.corpus import MONTHS
-from rag.types import Passage
+from rag.words import STOP, WORD, stem
 
 _EN = set("the what which who how when where why does did is are was were of to in and for".split())
 _NL = set("de het een wat welke wie hoe wanneer waar waarom heeft hebben is zijn van in en voor".split())
@@ -151,21 +150,3 @@ def _plural(word: str, english: bool) -> bool:
 def asks_for_source(question: str) -> bool:
     """Whether the question asks for a document, a Kamerstuk or a link."""
     return bool(_ASKS_SOURCE.search(question))
-
-
-def named_letters(question: str, passages: Iterable[Passage]) -> set[str]:
-    """The letters (of these passages) that the question names by a word of their id or
-    title, or their year, that the other letters do not share ("Madrid", "2023"); day
-    numbers and months of a title name nothing."""
-    names = {}
-    for p in passages:
-        year = str(p.letter_date.year) if p.letter_date else ""
-        words = folded_words(f"{p.letter_id} {p.letter_title} {year}")
-        names[p.letter_id] = {w for w in words if not re.fullmatch(r"\d{1,2}", w) and not _MONTH.fullmatch(w)}
-    asked = folded_words(question)
-    named = set()
-    for letter_id, words in names.items():
-        others = set().union(*(w for other, w in names.items() if other != letter_id))
-        if (words - others - STOP) & asked:
-            named.add(letter_id)
-    return named

@@ -1,7 +1,9 @@
-"""Words as the answer stage compares them: tokens, stop words, Dutch stems, accents folded.
+"""Words as the answer stage and retrieval's letter names compare them: tokens, stop words,
+Dutch stems, accents folded.
 
-Shared by questions.py (what a question asks) and evidence.py (how well a sentence fits it).
-BM25 retrieval has its own tokenizer (lexical.py)."""
+Shared by answer/questions.py (what a question asks), answer/evidence.py (how well a sentence
+fits it) and retrieval/named.py (which letter a question names). BM25 has its own tokenizer
+(store/lexical.py)."""
 
 from __future__ import annotations
 
