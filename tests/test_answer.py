@@ -229,3 +229,20 @@ def test_a_dutch_question_the_rules_would_refuse_is_answered_when_the_reader_is_
     assert pipeline.ask(question, index, off).abstained
     unsure = dataclasses.replace(settings, answer=dataclasses.replace(settings.answer, fallback_abstain_at=0.0))
     assert pipeline.ask(question, index, unsure).abstained  # the reader must be sure to overrule the rules
+
+
+@pytest.mark.parametrize(
+    ("question", "letter"),
+    [
+        ("Wat zei de premier in Madrid over de steun aan Oekraïne?", "navo-top-madrid-2022"),
+        ("What did the Netherlands announce for Ukraine in Vilnius?", "navo-top-vilnius-2023"),
+    ],
+)
+def test_a_question_naming_one_letter_is_answered_from_that_letter(
+    question: str, letter: str, index: pipeline.Index, settings: Settings
+) -> None:
+    a = pipeline.ask(question, index, settings)
+    assert not a.abstained and a.citations
+    assert {c.passage.letter_id for c in a.citations} == {letter}
+    assert a.hits[0].passage.letter_id == letter
+    assert_citations_resolve(a, index)  # the [n] still count the hits as retrieval gave them

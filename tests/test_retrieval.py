@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 
 from rag.retrieval.hybrid import retrieve, rrf
-from rag.retrieval.named import named_first
+from rag.retrieval.named import named_first, named_only
 from rag.settings import RetrievalSettings
 from rag.types import Hit, Passage
 
@@ -86,3 +86,5 @@ def test_the_hits_of_the_one_letter_a_question_names_go_first() -> None:
     assert [h.passage.paragraph for h in named_first("What did the council decide in 2031?", hits)] == [1, 3, 2, 4]
     for plain in ("Wat besprak de Raad over visserij?", "Wat zei men in maart?", "Verschilden Oslo en Lissabon?"):
         assert named_first(plain, hits) == hits  # no letter, a shared month, or both letters named
+        assert named_only(plain, hits) == hits
+    assert [h.passage.paragraph for h in named_only("Wat besprak de Raad in Oslo?", hits)] == [2, 4]

@@ -1,7 +1,7 @@
 """Hits -> an answer with citations, composed by rules from the letters' own sentences
 (`AnswerSettings.composer = "rules"`, the default while it measures better than the reader).
 
-The sentences of the top passages are scored against the question (the cosine retrieval
+The sentences of the top passages (of the one letter a question names, when it names one) are scored against the question (the cosine retrieval
 computed, Hit.sentences + lexical overlap + a cue for what the question word asks: evidence.py and
 questions.py); the best one, the close runners-up of its passage (for list or multi-part
 questions: of any passage; for a question naming two letters: also the best of each) and
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from rag.answer import evidence, questions
 from rag.answer.evidence import Sentence
 from rag.answer.extractive import abstain
-from rag.retrieval.named import named_letters
+from rag.retrieval.named import named_letters, the_named_letter
 from rag.settings import AnswerSettings
 from rag.types import Answer, Citation, Hit
 
@@ -44,7 +44,7 @@ def compose(
     hits = tuple(hits)
     if not hits:
         return abstain(question, hits, "no passage was retrieved")
-    sentences = evidence.score(question, evidence.candidates(hits, settings.depth), weights(settings))
+    sentences = candidates(question, hits, settings)
     reason = abstention_reason(question, sentences, settings)
     if reason:
         return abstain(question, hits, reason)
@@ -59,9 +59,17 @@ def compose(
 def refusal(question: str, hits: Sequence[Hit], settings: AnswerSettings) -> str | None:
     """Why the rules would say that the letters do not answer, or None: for another composer
     that also abstains when the rules would (AnswerSettings.rules_abstention)."""
-    sentences = evidence.score(question, evidence.candidates(hits, settings.depth), weights(settings))
-    reason = abstention_reason(question, sentences, settings)
+    reason = abstention_reason(question, candidates(question, hits, settings), settings)
     return f"rules: {reason}" if reason else None
+
+
+def candidates(question: str, hits: Sequence[Hit], settings: AnswerSettings) -> list[Sentence]:
+    """The scored sentences of the top `depth` passages, best first; of the one letter the
+    question names only, when it names one (retrieval/named.py)."""
+    found = evidence.candidates(hits, settings.depth)
+    named = the_named_letter(question, [s.passage for s in found])
+    found = [s for s in found if s.passage.letter_id == named] if named else found  # ranks stay the hits'
+    return evidence.score(question, found, weights(settings))
 
 
 def abstention_reason(question: str, sentences: Sequence[Sentence], settings: AnswerSettings) -> str | None:

@@ -24,6 +24,7 @@ import numpy as np
 from rag.answer.cross_encoder import CrossEncoder
 from rag.answer.reader import FeatureReader, Unit
 from rag.language import language
+from rag.retrieval.named import named_only
 from rag.settings import AnswerSettings
 from rag.types import CITATION, Answer, Citation, Evidence, Hit
 
@@ -79,7 +80,7 @@ def compose(question: str, judged: Judged, settings: AnswerSettings) -> Answer:
         return abstain(question, hits, "no passage was retrieved")
     if judged.no_answer >= judged.abstain_at:
         return abstain(question, hits, f"{judged.by}: P(no answer) {judged.no_answer:.2f} >= {judged.abstain_at:.2f}")
-    top = hits[: settings.depth]
+    top = named_only(question, hits[: settings.depth])  # a question about one letter is answered from it
     if settings.one_passage:  # the passage holding the most support answers alone: one citation to check
         top = (max(top, key=lambda h: sum(e.support or 0.0 for e in h.sentences)),)
     chosen = select(

@@ -4,8 +4,8 @@ A letter is named by a word of its id or title, or its year, that the other retr
 do not share; day numbers and month names of a title name nothing. The words come from each
 letter's own metadata, never from a list. On the development sets every answerable question
 that names one letter has its answer in that letter (47 of 47), so retrieval puts that letter's
-hits first (named_first); the answer stage uses named_letters to draw on each letter that a
-question names.
+hits first (named_first), and the answer stage draws on that letter alone (named_only), or on
+each of the letters a question names (named_letters).
 """
 
 from __future__ import annotations
@@ -36,10 +36,21 @@ def named_letters(question: str, passages: Iterable[Passage]) -> set[str]:
     return named
 
 
+def the_named_letter(question: str, passages: Iterable[Passage]) -> str | None:
+    """The one letter (of these passages) the question names, or None if it names none or
+    several."""
+    named = named_letters(question, passages)
+    return next(iter(named)) if len(named) == 1 else None
+
+
 def named_first(question: str, hits: Sequence[Hit]) -> list[Hit]:
     """The hits with those of the one letter the question names first, each group in its
     order; unchanged when it names none or several (RetrievalSettings.named_first)."""
-    named = named_letters(question, [h.passage for h in hits])
-    if len(named) != 1:
-        return list(hits)
-    return sorted(hits, key=lambda h: h.passage.letter_id not in named)  # stable: each group keeps its order
+    named = the_named_letter(question, [h.passage for h in hits])
+    return sorted(hits, key=lambda h: h.passage.letter_id != named) if named else list(hits)  # stable
+
+
+def named_only(question: str, hits: Sequence[Hit]) -> list[Hit]:
+    """Only the hits of the one letter the question names, when it names one; otherwise all."""
+    named = the_named_letter(question, [h.passage for h in hits])
+    return [h for h in hits if h.passage.letter_id == named] if named else list(hits)
