@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rag import pipeline, records
+from rag.answer import composer
 from rag.answer import extractive as answer
 from rag.answer.follow_up import resolve_follow_up
 from rag.settings import Settings
@@ -246,3 +247,13 @@ def test_a_question_naming_one_letter_is_answered_from_that_letter(
     assert {c.passage.letter_id for c in a.citations} == {letter}
     assert a.hits[0].passage.letter_id == letter
     assert_citations_resolve(a, index)  # the [n] still count the hits as retrieval gave them
+
+
+def test_named_only_can_be_turned_off(index: pipeline.Index, settings: Settings) -> None:
+    question = "Wat zei de premier in Madrid over de steun aan Oekraïne?"
+    hits = pipeline.retrieve(question, index, settings.retrieval)
+    assert len({h.passage.letter_id for h in hits[: settings.answer.depth]}) == 2  # both letters retrieved
+    only = composer.candidates(question, hits, settings.answer)
+    every = composer.candidates(question, hits, dataclasses.replace(settings.answer, named_only=False))
+    assert {s.passage.letter_id for s in only} == {"navo-top-madrid-2022"}
+    assert {s.passage.letter_id for s in every} == {h.passage.letter_id for h in hits[: settings.answer.depth]}

@@ -95,3 +95,8 @@ def test_a_run_with_baselines_writes_the_report(tmp_path: Path, index) -> None: 
     for name in ("answer_support", "citation_precision", "abstention_correct"):
         values = [s[name] for s in per_row if name in s]
         assert overall[name] == pytest.approx(sum(values) / len(values))
+    # the run records what answered: every answer setting and the retrieval's weights and steps
+    used = run.metrics["settings"]
+    assert used["answer"]["reader_follow"] == Settings().answer.reader_follow
+    assert used["answer"]["named_only"] is True and used["retrieval"]["named_first"] is True
+    assert used["retrieval"]["lexical_weight_foreign"] == Settings().retrieval.lexical_weight_foreign

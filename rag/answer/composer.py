@@ -1,8 +1,9 @@
 """Hits -> an answer with citations, composed by rules from the letters' own sentences
 (`AnswerSettings.composer = "rules"`, the default while it measures better than the reader).
 
-The sentences of the top passages (of the one letter a question names, when it names one) are scored against the question (the cosine retrieval
-computed, Hit.sentences + lexical overlap + a cue for what the question word asks: evidence.py and
+The sentences of the top passages (of the one letter a question names, when it names one:
+`AnswerSettings.named_only`) are scored against the question (the cosine retrieval computed,
+Hit.sentences + lexical overlap + a cue for what the question word asks: evidence.py and
 questions.py); the best one, the close runners-up of its passage (for list or multi-part
 questions: of any passage; for a question naming two letters: also the best of each) and
 the two sentences that follow the best one in its passage become the answer, each ending
@@ -65,9 +66,9 @@ def refusal(question: str, hits: Sequence[Hit], settings: AnswerSettings) -> str
 
 def candidates(question: str, hits: Sequence[Hit], settings: AnswerSettings) -> list[Sentence]:
     """The scored sentences of the top `depth` passages, best first; of the one letter the
-    question names only, when it names one (retrieval/named.py)."""
+    question names only, when it names one (retrieval/named.py, AnswerSettings.named_only)."""
     found = evidence.candidates(hits, settings.depth)
-    named = the_named_letter(question, [s.passage for s in found])
+    named = the_named_letter(question, [s.passage for s in found]) if settings.named_only else None
     found = [s for s in found if s.passage.letter_id == named] if named else found  # ranks stay the hits'
     return evidence.score(question, found, weights(settings))
 

@@ -80,7 +80,9 @@ def compose(question: str, judged: Judged, settings: AnswerSettings) -> Answer:
         return abstain(question, hits, "no passage was retrieved")
     if judged.no_answer >= judged.abstain_at:
         return abstain(question, hits, f"{judged.by}: P(no answer) {judged.no_answer:.2f} >= {judged.abstain_at:.2f}")
-    top = named_only(question, hits[: settings.depth])  # a question about one letter is answered from it
+    top = hits[: settings.depth]
+    if settings.named_only:  # a question about one letter is answered from it
+        top = named_only(question, top)
     if settings.one_passage:  # the passage holding the most support answers alone: one citation to check
         top = (max(top, key=lambda h: sum(e.support or 0.0 for e in h.sentences)),)
     chosen = select(

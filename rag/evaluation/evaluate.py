@@ -261,6 +261,7 @@ def used_settings(settings: Settings) -> dict:
     retrieval = {"k": r.k, "fusion": r.fusion, "candidates": r.candidates, "rrf_k": r.rrf_k}
     retrieval |= {"dense_weight": r.dense_weight, "sentence_weight": r.sentence_weight}
     retrieval |= {"lexical_weight": r.lexical_weight, "lexical_weight_foreign": r.lexical_weight_foreign}
+    retrieval["named_first"] = r.named_first
     return {"answer": answer, "retrieval": retrieval, **models}
 
 
