@@ -176,16 +176,16 @@ def select(
 
 def follow(chosen: Sequence[Chosen], count: int) -> list[Chosen]:
     """Add the `count` sentences that follow the best chosen one in its paragraph (not its
-    footnotes): the sentence most like the question often only introduces the answer, and
-    the next one gives it."""
+    footnotes; nothing when the best is a footnote), as composer.follow does for the rules: the
+    sentence most like the question often only introduces the answer, and the next one gives it."""
     if not chosen or count <= 0:
         return list(chosen)
     best = max(chosen, key=lambda c: c.evidence.support or 0.0)
     passage = best.hit.passage
     after = sorted(
-        (e for e in best.hit.sentences if best.evidence.start < e.start < passage.end and e.start >= passage.start),
-        key=lambda e: e.start,
-    )[:count]
+        (e for e in best.hit.sentences if best.evidence.start < e.start < passage.end), key=lambda e: e.start
+    )
+    after = after[:count]
     have = {(c.hit.passage.id, c.evidence.start) for c in chosen}
     new = [Chosen(best.rank, best.hit, e) for e in after if (passage.id, e.start) not in have]
     return sorted([*chosen, *new], key=lambda c: (c.rank, c.evidence.start))

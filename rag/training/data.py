@@ -131,8 +131,6 @@ def digest(folders: Sequence[Path]) -> str:
 def names(folders: Sequence[Path]) -> list[str]:
     """The folders as paths from the repository's root ("data/reader"), for a model's metadata;
     a folder outside the repository by its absolute path."""
-    if not folders:
-        raise ValueError("No training data folder was given: name one, e.g. data/reader.")
     resolved = [f.resolve() for f in folders]
     return [str(f.relative_to(ROOT)) if f.is_relative_to(ROOT) else str(f) for f in resolved]
 
