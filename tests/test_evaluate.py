@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -10,7 +12,7 @@ from places import ROOT
 
 from rag import pipeline
 from rag.errors import EvalError
-from rag.evaluation.evaluate import Gold, covers, load_questions, locate, run_eval
+from rag.evaluation.evaluate import Gold, covers, load_questions, locate, run_eval, used_settings
 from rag.settings import Settings
 from rag.types import Answer
 
@@ -100,3 +102,6 @@ def test_a_run_with_baselines_writes_the_report(tmp_path: Path, index) -> None: 
     assert used["answer"]["reader_follow"] == Settings().answer.reader_follow
     assert used["answer"]["named_only"] is True and used["retrieval"]["named_first"] is True
     assert used["retrieval"]["lexical_weight_foreign"] == Settings().retrieval.lexical_weight_foreign
+    assert set(used["retrieval"]) == {f.name for f in dataclasses.fields(Settings().retrieval)}  # every field
+    since = Settings(retrieval=dataclasses.replace(Settings().retrieval, date_from=dt.date(2023, 1, 1)))
+    assert json.loads(json.dumps(used_settings(since)))["retrieval"]["date_from"] == "2023-01-01"  # JSON holds it

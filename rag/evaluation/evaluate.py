@@ -9,6 +9,7 @@ cover at least half of the quote's span.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import re
 import time
@@ -257,12 +258,15 @@ def used_settings(settings: Settings) -> dict:
     models = {"reader": reader.name, "query_encoder": reader.uses_tuned}
     models["cross_encoder"] = settings.answer.cross_encoder and cross_encoder.shipped()
     answer = {k: v for k, v in dataclasses.asdict(settings.answer).items() if not k.startswith("llm_")}
-    r = settings.retrieval
-    retrieval = {"k": r.k, "fusion": r.fusion, "candidates": r.candidates, "rrf_k": r.rrf_k}
-    retrieval |= {"dense_weight": r.dense_weight, "sentence_weight": r.sentence_weight}
-    retrieval |= {"lexical_weight": r.lexical_weight, "lexical_weight_foreign": r.lexical_weight_foreign}
-    retrieval["named_first"] = r.named_first
+    retrieval = {k: _plain(v) for k, v in dataclasses.asdict(settings.retrieval).items()}
     return {"answer": answer, "retrieval": retrieval, **models}
+
+
+def _plain(value: object) -> object:
+    """A settings value as JSON holds it: a date as its ISO form, a tuple as a list."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return list(value) if isinstance(value, tuple) else value
 
 
 def systems_names(run: EvalRun) -> Sequence[str]:
