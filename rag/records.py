@@ -191,6 +191,7 @@ def hit(h: Hit, rank: int) -> dict:
         "url": p["url"],
         "references": p["references"],
         "origin": p["origin"],
+        "named": h.named,
     }
 
 

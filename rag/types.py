@@ -181,6 +181,7 @@ class Hit:
     scores: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
     evidence: tuple[int, int] | None = None  # span (in the letter) of the best-matching sentence
     sentences: tuple[Evidence, ...] = field(default=(), hash=False, compare=False)
+    named: bool = False  # its letter is one the question names ("in Madrid"): retrieval/named.py
 
 
 CITATION = re.compile(r"\[(\d+)\]")  # the one pattern of a citation `[n]` in an answer text

@@ -253,6 +253,7 @@ def test_named_only_can_be_turned_off(index: pipeline.Index, settings: Settings)
     question = "Wat zei de premier in Madrid over de steun aan Oekraïne?"
     hits = pipeline.retrieve(question, index, settings.retrieval)
     assert len({h.passage.letter_id for h in hits[: settings.answer.depth]}) == 2  # both letters retrieved
+    assert {h.passage.letter_id for h in hits if h.named} == {"navo-top-madrid-2022"}  # retrieval marked it
     only = composer.candidates(question, hits, settings.answer)
     every = composer.candidates(question, hits, dataclasses.replace(settings.answer, named_only=False))
     assert {s.passage.letter_id for s in only} == {"navo-top-madrid-2022"}

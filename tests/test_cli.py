@@ -37,7 +37,7 @@ CITATION_FIELDS = {
     "origin",
 }
 # a retrieved passage in `rag ask --json`: the passage record less `part`, with its rank and scores
-HIT_FIELDS = (PASSAGE_FIELDS - {"part"}) | {"rank", "score", "scores", "sentences"}
+HIT_FIELDS = (PASSAGE_FIELDS - {"part"}) | {"rank", "score", "scores", "sentences", "named"}
 EVAL_FIELDS = {"file", "questions", "answerable", "k", "systems", "answers", "rows", "settings"}
 ROW_FIELDS = {
     *("id", "question", "type", "lang", "answer", "abstained", "cited", "hit", "first_hit_rank", "ranks"),

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 
 from rag.retrieval.hybrid import retrieve, rrf
-from rag.retrieval.named import named_first, named_only
+from rag.retrieval.named import mark, named_first, named_only
 from rag.settings import RetrievalSettings
 from rag.types import Hit, Passage
 
@@ -81,10 +81,17 @@ def test_the_hits_of_the_one_letter_a_question_names_go_first() -> None:
         letter("verslag-raad-lissabon-2031", "Verslag van de Raad in Lissabon op 14 maart 2031", 2031, 3),
         letter("verslag-raad-oslo-2032", "Verslag van de Raad in Oslo op 14 maart 2032", 2032, 4),
     ]
-    order = [h.passage.paragraph for h in named_first("Wat besprak de Raad in Oslo over visserij?", hits)]
-    assert order == [2, 4, 1, 3]  # each group keeps retrieval's order
-    assert [h.passage.paragraph for h in named_first("What did the council decide in 2031?", hits)] == [1, 3, 2, 4]
+
+    def first(question: str) -> list[int]:
+        return [h.passage.paragraph for h in named_first(mark(question, hits))]
+
+    def only(question: str) -> list[int]:
+        return [h.passage.paragraph for h in named_only(mark(question, hits))]
+
+    assert first("Wat besprak de Raad in Oslo over visserij?") == [2, 4, 1, 3]  # each group keeps retrieval's order
+    assert first("What did the council decide in 2031?") == [1, 3, 2, 4]
     for plain in ("Wat besprak de Raad over visserij?", "Wat zei men in maart?", "Verschilden Oslo en Lissabon?"):
-        assert named_first(plain, hits) == hits  # no letter, a shared month, or both letters named
-        assert named_only(plain, hits) == hits
-    assert [h.passage.paragraph for h in named_only("Wat besprak de Raad in Oslo?", hits)] == [2, 4]
+        assert first(plain) == only(plain) == [1, 2, 3, 4]  # no letter, a shared month, or both letters named
+    assert only("Wat besprak de Raad in Oslo?") == [2, 4]
+    both = mark("Verschilden Oslo en Lissabon?", hits)
+    assert all(h.named for h in both) and not any(h.named for h in mark("Wat zei men in maart?", hits))

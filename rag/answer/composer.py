@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 from rag.answer import evidence, questions
 from rag.answer.evidence import Sentence
-from rag.answer.extractive import abstain
-from rag.retrieval.named import named_letters, the_named_letter
+from rag.answer.extractive import abstain, following
+from rag.retrieval.named import the_named_letter
 from rag.settings import AnswerSettings
 from rag.types import Answer, Citation, Hit
 
@@ -50,7 +50,7 @@ def compose(
     if reason:
         return abstain(question, hits, reason)
     chosen = select(question, sentences, settings)
-    chosen = each_letter(question, chosen, sentences, settings)
+    chosen = each_letter(question, chosen, sentences, hits[: settings.depth], settings)
     chosen = follow(chosen, sentences, settings.rules_follow)
     chosen = widen(question, chosen, sentences)
     english = questions.language(question) == "en"
@@ -66,9 +66,9 @@ def refusal(question: str, hits: Sequence[Hit], settings: AnswerSettings) -> str
 
 def candidates(question: str, hits: Sequence[Hit], settings: AnswerSettings) -> list[Sentence]:
     """The scored sentences of the top `depth` passages, best first; of the one letter the
-    question names only, when it names one (retrieval/named.py, AnswerSettings.named_only)."""
+    question names only, when it names one (Hit.named, AnswerSettings.named_only)."""
     found = evidence.candidates(hits, settings.depth)
-    named = the_named_letter(question, [s.passage for s in found]) if settings.named_only else None
+    named = the_named_letter(hits[: settings.depth]) if settings.named_only else None
     found = [s for s in found if s.passage.letter_id == named] if named else found  # ranks stay the hits'
     return evidence.score(question, found, weights(settings))
 
@@ -124,12 +124,16 @@ def select(question: str, sentences: Sequence[Sentence], settings: AnswerSetting
 
 
 def each_letter(
-    question: str, chosen: Sequence[Sentence], sentences: Sequence[Sentence], settings: AnswerSettings
+    question: str,
+    chosen: Sequence[Sentence],
+    sentences: Sequence[Sentence],
+    hits: Sequence[Hit],
+    settings: AnswerSettings,
 ) -> list[Sentence]:
-    """When the question names two or more letters ("in Madrid en later in Vilnius"), add the
-    best fitting sentence of each named letter that the answer does not draw on yet, if it
-    is relevant enough to answer on its own (support_threshold)."""
-    named = named_letters(question, {s.passage.letter_id: s.passage for s in sentences}.values())
+    """When the question names two or more letters of these hits ("in Madrid en later in
+    Vilnius": Hit.named), add the best fitting sentence of each named letter that the answer
+    does not draw on yet, if it is relevant enough to answer on its own (support_threshold)."""
+    named = {h.passage.letter_id for h in hits if h.named}
     if len(named) < 2:
         return list(chosen)
     dutch = questions.language(question) == "nl"
@@ -146,15 +150,16 @@ def each_letter(
 
 
 def follow(chosen: Sequence[Sentence], sentences: Sequence[Sentence], count: int) -> list[Sentence]:
-    """Add the `count` sentences that follow the best one in its paragraph: the sentence most like the
-    question often only introduces the answer ("... spraken over de nieuwe Pledge."), and
-    the next one gives it ("Hiermee spreken bondgenoten af om ...")."""
+    """Add the `count` sentences that follow the best one in its paragraph (extractive.following):
+    the sentence most like the question often only introduces the answer ("... spraken over de
+    nieuwe Pledge."), and the next one gives it ("Hiermee spreken bondgenoten af om ...")."""
     if not chosen:
         return []
     best = max(chosen, key=lambda s: s.score)
-    after = [s for s in sentences if s.passage == best.passage and best.start < s.start < best.passage.end]
-    following = sorted(after, key=lambda s: s.start)[:count]
-    new = [s for s in following if not any(c.start == s.start and c.passage == s.passage for c in chosen)]
+    own = [s for s in sentences if s.passage == best.passage]
+    starts = following(best.passage, best.start, (s.start for s in own), count)
+    have = {c.start for c in chosen if c.passage == best.passage}
+    new = [s for s in own if s.start in starts and s.start not in have]
     return sorted([*chosen, *new], key=lambda s: (s.rank, s.start))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +26,7 @@ from rag.answer.reader import FeatureReader, Unit
 from rag.language import language
 from rag.retrieval.named import named_only
 from rag.settings import AnswerSettings
-from rag.types import CITATION, Answer, Citation, Evidence, Hit
+from rag.types import CITATION, Answer, Citation, Evidence, Hit, Passage
 
 NO_ANSWER_NL = "De brieven bevatten hierover geen informatie."
 NO_ANSWER_EN = "The letters contain no information about this."
@@ -82,7 +82,7 @@ def compose(question: str, judged: Judged, settings: AnswerSettings) -> Answer:
         return abstain(question, hits, f"{judged.by}: P(no answer) {judged.no_answer:.2f} >= {judged.abstain_at:.2f}")
     top = hits[: settings.depth]
     if settings.named_only:  # a question about one letter is answered from it
-        top = named_only(question, top)
+        top = named_only(top)
     if settings.one_passage:  # the passage holding the most support answers alone: one citation to check
         top = (max(top, key=lambda h: sum(e.support or 0.0 for e in h.sentences)),)
     chosen = select(
@@ -175,20 +175,26 @@ def select(
 
 
 def follow(chosen: Sequence[Chosen], count: int) -> list[Chosen]:
-    """Add the `count` sentences that follow the best chosen one in its paragraph (not its
-    footnotes; nothing when the best is a footnote), as composer.follow does for the rules: the
-    sentence most like the question often only introduces the answer, and the next one gives it."""
+    """Add the `count` sentences that follow the best chosen one in its paragraph (following()),
+    as composer.follow does for the rules: the sentence most like the question often only
+    introduces the answer, and the next one gives it."""
     if not chosen or count <= 0:
         return list(chosen)
     best = max(chosen, key=lambda c: c.evidence.support or 0.0)
-    passage = best.hit.passage
-    after = sorted(
-        (e for e in best.hit.sentences if best.evidence.start < e.start < passage.end), key=lambda e: e.start
-    )
-    after = after[:count]
+    starts = following(best.hit.passage, best.evidence.start, (e.start for e in best.hit.sentences), count)
     have = {(c.hit.passage.id, c.evidence.start) for c in chosen}
-    new = [Chosen(best.rank, best.hit, e) for e in after if (passage.id, e.start) not in have]
+    new = [
+        Chosen(best.rank, best.hit, e)
+        for e in best.hit.sentences
+        if e.start in starts and (best.hit.passage.id, e.start) not in have
+    ]
     return sorted([*chosen, *new], key=lambda c: (c.rank, c.evidence.start))
+
+
+def following(passage: Passage, start: int, starts: Iterable[int], count: int) -> set[int]:
+    """Of these sentence starts in the passage, the first `count` after `start` in its own text:
+    never a footnote, and none when `start` is itself in a footnote (they lie past its end)."""
+    return set(sorted(s for s in starts if start < s < passage.end)[:count])
 
 
 def render(chosen: Sequence[Chosen], quoted: bool = False) -> str:

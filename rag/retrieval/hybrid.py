@@ -1,7 +1,8 @@
 """Question -> ranked passages. Each step is a plain function over list[Hit]:
 dense() (whole passages), sentences() (each passage by its best sentence or footnote) and
-lexical() (BM25) fetch candidates; rrf() fuses them; named.named_first() puts the hits of the
-one letter a question names first; retrieve() runs the path.
+lexical() (BM25) fetch candidates; rrf() fuses them; named.mark() marks the hits of the letters a
+question names and named.named_first() puts those of the one it names first; retrieve() runs
+the path.
 
 Why three rankings: a paragraph's vector blurs a fact stated in one of its sentences;
 the sentence ranking finds it, the passage ranking keeps the context, and BM25 catches
@@ -20,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from rag.language import language
-from rag.retrieval.named import named_first
+from rag.retrieval.named import mark, named_first
 from rag.settings import RetrievalSettings
 from rag.store.base import Span, Where
 from rag.store.index import Index
@@ -60,8 +61,9 @@ def retrieve(
             "lexical": lexical_found,
         }
         hits = fuse(rankings, index, settings.k, settings.rrf_k, weights)
-        if settings.named_first:
-            hits = named_first(question, hits)
+    hits = mark(question, hits)
+    if settings.fusion == "rrf" and settings.named_first:
+        hits = named_first(hits)
     if vector is not None:
         hits = with_sentences(hits, vector, index)
     timings["fuse"] = (time.perf_counter() - clock) * 1000

@@ -5,11 +5,13 @@ do not share; day numbers and month names of a title name nothing. The words com
 letter's own metadata, never from a list. On the development sets every answerable question
 that names one letter has its answer in that letter (47 of 47), so retrieval puts that letter's
 hits first (named_first), and the answer stage draws on that letter alone (named_only), or on
-each of the letters a question names (named_letters).
+each of the letters a question names. Retrieval marks the hits once (mark(): Hit.named); the
+answer stage reads the marks instead of recomputing them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 
@@ -36,21 +38,29 @@ def named_letters(question: str, passages: Iterable[Passage]) -> set[str]:
     return named
 
 
-def the_named_letter(question: str, passages: Iterable[Passage]) -> str | None:
-    """The one letter (of these passages) the question names, or None if it names none or
+def mark(question: str, hits: Sequence[Hit]) -> list[Hit]:
+    """The hits, each marked `named` when its letter is one the question names (among the
+    letters retrieved): retrieval computes it once and the answer stage reads it."""
+    named = named_letters(question, [h.passage for h in hits])
+    return [dataclasses.replace(h, named=h.passage.letter_id in named) for h in hits]
+
+
+def the_named_letter(hits: Iterable[Hit]) -> str | None:
+    """The one letter (of these marked hits) the question names, or None if it names none or
     several."""
-    named = named_letters(question, passages)
+    named = {h.passage.letter_id for h in hits if h.named}
     return next(iter(named)) if len(named) == 1 else None
 
 
-def named_first(question: str, hits: Sequence[Hit]) -> list[Hit]:
-    """The hits with those of the one letter the question names first, each group in its
-    order; unchanged when it names none or several (RetrievalSettings.named_first)."""
-    named = the_named_letter(question, [h.passage for h in hits])
+def named_first(hits: Sequence[Hit]) -> list[Hit]:
+    """The marked hits with those of the one letter the question names first, each group in
+    its order; unchanged when it names none or several (RetrievalSettings.named_first)."""
+    named = the_named_letter(hits)
     return sorted(hits, key=lambda h: h.passage.letter_id != named) if named else list(hits)  # stable
 
 
-def named_only(question: str, hits: Sequence[Hit]) -> list[Hit]:
-    """Only the hits of the one letter the question names, when it names one; otherwise all."""
-    named = the_named_letter(question, [h.passage for h in hits])
+def named_only(hits: Sequence[Hit]) -> list[Hit]:
+    """Only the marked hits of the one letter the question names, when it names one;
+    otherwise all."""
+    named = the_named_letter(hits)
     return [h for h in hits if h.passage.letter_id == named] if named else list(hits)
