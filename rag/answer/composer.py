@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from rag.answer import evidence, questions
 from rag.answer.evidence import Sentence
 from rag.answer.extractive import abstain, following
+from rag.language import language
 from rag.retrieval.named import the_named_letter
 from rag.settings import AnswerSettings
 from rag.types import Answer, Citation, Hit
@@ -53,7 +54,7 @@ def compose(
     chosen = each_letter(question, chosen, sentences, hits[: settings.depth], settings)
     chosen = follow(chosen, sentences, settings.rules_follow)
     chosen = widen(question, chosen, sentences)
-    english = questions.language(question) == "en"
+    english = language(question) == "en"
     return Answer(question, render(chosen, quoted=english), False, citations(chosen), hits)
 
 
@@ -75,7 +76,7 @@ def candidates(question: str, hits: Sequence[Hit], settings: AnswerSettings) -> 
 
 def abstention_reason(question: str, sentences: Sequence[Sentence], settings: AnswerSettings) -> str | None:
     """Why the letters cannot answer the question, or None when they can."""
-    dutch = questions.language(question) == "nl"
+    dutch = language(question) == "nl"
     best = support(question, sentences, with_overlap=dutch)
     threshold = support_threshold(question, settings)
     if best < threshold:
@@ -88,7 +89,7 @@ def support_threshold(question: str, settings: AnswerSettings) -> float:
     a sentence's relevance (similarity plus the share of its words in the sentence, not the
     cues and penalties that only rank); an English one on similarity alone (its words never
     occur in a Dutch letter)."""
-    return settings.min_support if questions.language(question) == "nl" else settings.min_similarity_en
+    return settings.min_support if language(question) == "nl" else settings.min_similarity_en
 
 
 def support(question: str, sentences: Sequence[Sentence], with_overlap: bool = True) -> float:
@@ -136,7 +137,7 @@ def each_letter(
     named = {h.passage.letter_id for h in hits if h.named}
     if len(named) < 2:
         return list(chosen)
-    dutch = questions.language(question) == "nl"
+    dutch = language(question) == "nl"
     threshold = support_threshold(question, settings)
     wider = list(chosen)
     for letter_id in named - {c.passage.letter_id for c in chosen}:

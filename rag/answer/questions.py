@@ -1,7 +1,7 @@
-"""What a question asks, read from its words: its language; whether it wants a list; what
+"""What a question asks, read from its words: whether it wants a list; what
 kind of sentence can answer it (an amount for "hoeveel", a date for "op welke datum");
 what its question word asks for (a cause for "waarom", a name for "wie"); whether it asks
-for a source. Which letters it names: retrieval/named.py."""
+for a source. Which letters it names: retrieval/named.py; its language: rag/language.py."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ import re
 from collections.abc import Callable
 
 from rag.ingest.corpus import MONTHS
+from rag.language import language
 from rag.words import STOP, WORD, stem
-
-_EN = set("the what which who how when where why does did is are was were of to in and for".split())
-_NL = set("de het een wat welke wie hoe wanneer waar waarom heeft hebben is zijn van in en voor".split())
 
 # --- the kind of answer: filters ----------------------------------------------------------
 _NUMBER_WORDS = (
@@ -59,12 +57,6 @@ _ENGLISH_NOT_PLURAL = {"does", "was", "has", "is", "this", "its", "his", "us", "
 _ASKS_SOURCE = re.compile(
     r"\b(?:kamerstuk\w*|kamerbrief\w*|document\w*|bron\w*|link\w*|website\w*|url|source\w*|reference\w*)\b", re.I
 )
-
-
-def language(text: str) -> str:
-    """'en' or 'nl', by counting common function words."""
-    words = re.findall(r"[a-z]+", text.lower())
-    return "en" if sum(w in _EN for w in words) > sum(w in _NL for w in words) else "nl"
 
 
 def fits_answer_type(question: str, sentence: str) -> bool:
