@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import functools
-import re
 
-WORD = re.compile(r"[^\W_]+(?:[-‐][^\W_]+)*")  # a word; hyphenated compounds whole ("NAVO-landen")
+from rag.words import WORD, parts
 
 
 @functools.cache
@@ -44,12 +43,7 @@ def rarity(word: str, lang: str) -> float:
 
 def words(text: str) -> list[str]:
     """The lower-case words of a text, hyphenated compounds also as their parts."""
-    out = []
-    for w in WORD.findall(text.lower()):
-        out.append(w)
-        if "-" in w or "‐" in w:
-            out.extend(p for p in re.split(r"[-‐]", w) if p)
-    return out
+    return [p for w in WORD.findall(text.lower()) for p in parts(w)]
 
 
 def weighted_lemmas(text: str, lang: str) -> dict[str, float]:
