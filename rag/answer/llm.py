@@ -185,9 +185,10 @@ def translated(
 ) -> Generator[str, None, Answer]:
     """A question in another language than the letters': the extractive answer's Dutch sentences
     (chosen by the rules or the reader), translated by the model, each followed by the Dutch
-    sentence it renders, as a quote, and keeping its [n] and its citation. A translation stands only if it holds no number its sentence lacks and is nearer
-    (by e5, which is multilingual) to its own sentence than to any other sentence of the cited
-    passages; otherwise the answer quotes the Dutch sentences (`extractive-fallback`)."""
+    sentence it renders, as a quote, and keeping its [n] and its citation. A translation stands
+    only if it holds no number its sentence lacks and is nearer (by e5, which is multilingual) to
+    its own sentence than to any other sentence of the cited passages; otherwise the answer
+    quotes the Dutch sentences (`extractive-fallback`)."""
     sources = [(c.n, c.passage, span) for c in extracted.citations for span in c.spans]
     if extracted.abstained or not sources:
         return extracted  # already in the question's language
