@@ -175,6 +175,7 @@ def test_the_sentence_after_the_readers_best_one_joins_the_answer_but_never_a_fo
         4,
     )
     assert answer.follow(last, 2) == last  # nothing follows the paragraph's last sentence
+    assert answer.following(passage, 0, starts, 0) == answer.following(passage, 0, starts, -1) == set()
 
 
 def test_an_english_question_goes_to_the_reader_by_default_and_keeps_retrievals_order(

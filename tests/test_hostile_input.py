@@ -200,6 +200,11 @@ def test_settings_from_the_environment_are_range_checked() -> None:
     with pytest.raises(SettingsError, match="RAG_ANSWER_RULES_FALLBACK"):
         Settings.from_env({"RAG_ANSWER_RULES_FALLBACK": "yes"})
     assert Settings.from_env({"RAG_ANSWER_RULES_FALLBACK": "off"}).answer.rules_fallback == "off"
+    with pytest.raises(SettingsError, match="RAG_ANSWER_RULES_FOLLOW is -1; it must be a number from 0"):
+        Settings.from_env({"RAG_ANSWER_RULES_FOLLOW": "-1"})
+    with pytest.raises(SettingsError, match="RAG_ANSWER_DEPTH is 0; it must be a number from 1"):
+        Settings.from_env({"RAG_ANSWER_DEPTH": "0"})
+    assert Settings.from_env({"RAG_ANSWER_READER_FOLLOW": "0"}).answer.reader_follow == 0
 
 
 def test_a_file_over_the_byte_limit_is_refused_with_the_setting_to_raise(tmp_path: Path) -> None:

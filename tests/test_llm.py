@@ -164,25 +164,36 @@ def test_english_question_gets_the_chosen_sentences_translated_with_their_citati
     assert language(IN_ENGLISH) == "en" and a.notes[0].startswith("translated by the LLM")
 
 
-def test_translation_with_a_number_its_sentence_lacks_falls_back_to_the_dutch_quotes(
-    hits: list[Hit], embedder: Embedder
+@pytest.mark.parametrize(
+    ("translation", "reason"),
+    [
+        (IN_ENGLISH.replace("1.9", "7.3"), "a number that its sentence lacks"),
+        # the sentence ends in a footnote marker ("geleverd.3"), which is no amount
+        (IN_ENGLISH.replace("1.9 billion", "3 billion"), "a number that its sentence lacks"),
+        ("The Netherlands has delivered military support to Ukraine.", "a number of its sentence left out"),
+        ("", "not in English"),  # the Dutch sentence given back as it stands
+    ],
+)
+def test_translation_that_changes_or_drops_a_number_or_stays_dutch_falls_back_to_the_dutch_quotes(
+    hits: list[Hit], embedder: Embedder, translation: str, reason: str
 ) -> None:
-    model = Translator(lambda n, dutch: IN_ENGLISH.replace("1.9", "7.3") if "1,9 miljard" in dutch else dutch)
+    model = Translator(lambda n, dutch: (translation or dutch) if "1,9 miljard" in dutch else dutch)
     _, a = run(model, hits, embedder, ENGLISH)
     extracted = extractive_answer(hits, embedder)
     assert a.mode == "extractive-fallback" and a.text == extracted.text and a.citations == extracted.citations
-    assert a.notes[0].startswith("llm translation not used: a number that its sentence lacks")
+    assert a.notes[0].startswith(f"llm translation not used: {reason}")
 
 
-def test_translation_that_renders_another_sentence_falls_back(hits: list[Hit], embedder: Embedder) -> None:
+def test_translation_that_renders_another_sentence_is_found_out(hits: list[Hit], embedder: Embedder) -> None:
     passage = hits[0].passage
-    others = [
-        passage.text[s:e] for s, e in chunking.sentence_spans(passage.text) if "1,9 miljard" not in passage.text[s:e]
-    ]
-    model = Translator(lambda n, dutch: others[-1] if "1,9 miljard" in dutch else dutch)
-    _, a = run(model, hits, embedder, ENGLISH)
-    assert a.mode == "extractive-fallback"
-    assert a.notes[0].startswith("llm translation not used: nearer to another sentence than to its own")
+    spans = [(passage.start + s, passage.start + e) for s, e in chunking.sentence_spans(passage.text)]
+    call = next(span for span in spans if "1,9 miljard" not in passage.text_at(*span))  # "Nederland riep op ..."
+    sources = [(1, passage, call)]
+    faithful = "The Netherlands called for Ukraine to be supported in every possible way."
+    other = "The Netherlands has delivered military support to Ukraine."  # the next sentence, without its amount
+    assert llm.translation_problem([faithful], sources, hits, encoder(embedder)) is None
+    problem = llm.translation_problem([other], sources, hits, encoder(embedder))
+    assert problem == f"nearer to another sentence than to its own: {other}"
 
 
 def test_reply_that_is_not_a_numbered_translation_falls_back(hits: list[Hit], embedder: Embedder) -> None:
@@ -195,11 +206,31 @@ def test_translation_reply_is_read_by_its_numbers() -> None:
     assert llm.parse_translation("Here:\n2. Second [3]\n1. First", 2) == ["First", "Second"]
     assert llm.parse_translation("1. First\n1. Again\n2. Second", 2) is None
     assert llm.parse_translation("1. First", 2) is None
+    assert llm.parse_translation("1. The Netherlands has delivered more than\nEUR 1.9 billion.", 1) is None  # wrapped
+    assert llm.parse_translation("1. First\n2. Second\n\nNote: names were kept.", 2) is None  # a comment of its own
+    assert llm.parse_translation("1. First\n2. Second\n\n", 2) == ["First", "Second"]
 
 
 def test_numbers_compare_across_decimal_marks() -> None:
     assert llm.numbers("EUR 1.9 billion for 9,300 homes") == llm.numbers("EUR 1,9 miljard voor 9.300 woningen")
     assert llm.numbers("7.3 billion") != llm.numbers("1,9 miljard")
+    assert llm.numbers("1.000.000 euro") == llm.numbers("1,000,000 euros") == {"1.000.000"}  # grouped numbers whole
+    assert not llm.numbers("1,000") <= llm.numbers("1.000.000")  # a thousand is not a million
+
+
+def test_a_footnote_marker_is_not_a_number_of_its_sentence(hits: list[Hit]) -> None:
+    passage = hits[0].passage
+    marked = next(f for f in passage.footnotes if f.marker < passage.end)
+    start, end = next(
+        (passage.start + s, passage.start + e)
+        for s, e in chunking.sentence_spans(passage.text)
+        if passage.start + s <= marked.marker < passage.start + e
+    )
+    sentence = passage.text_at(start, end)
+    assert sentence.endswith(f"geleverd.{marked.number}")
+    assert llm.body_numbers(passage, start, end) == llm.numbers(sentence) == {"1.9"}
+    assert llm.numbers("in 2023.3") == {"2023.3"}  # a marker after a number: only Footnote.marker tells
+    assert llm.numbers("NAVO-landen1 en de G7") == set() and llm.numbers("F-16, COVID-19") == {"16", "19"}
 
 
 def test_supported_answer_streams_and_keeps_its_citation(hits: list[Hit], embedder: Embedder) -> None:
@@ -226,8 +257,12 @@ def test_sentence_citing_a_passage_that_does_not_support_it_is_removed(hits: lis
 
 
 def test_invented_number_is_not_supported(hits: list[Hit], embedder: Embedder) -> None:
-    claim = sentence_of(hits[0].passage, "1,9 miljard").replace("1,9", "7,3")
+    sentence = sentence_of(hits[0].passage, "1,9 miljard")
     verifier = load_model(kind="verifier")
+    assert llm.supporting_sentence(sentence.replace("1,9", "7,3"), hits[0], verifier, encoder(embedder)) is None
+    marker = str(hits[0].passage.footnotes[0].number)  # "geleverd.3": a footnote marker, not an amount
+    claim = sentence.replace("EUR 1,9 miljard", f"EUR {marker} miljard")
+    assert marker not in llm.numbers(" ".join(f.text for f in hits[0].passage.footnotes))  # nor in a footnote
     assert llm.supporting_sentence(claim, hits[0], verifier, encoder(embedder)) is None
 
 

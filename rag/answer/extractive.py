@@ -194,6 +194,8 @@ def follow(chosen: Sequence[Chosen], count: int) -> list[Chosen]:
 def following(passage: Passage, start: int, starts: Iterable[int], count: int) -> set[int]:
     """Of these sentence starts in the passage, the first `count` after `start` in its own text:
     never a footnote, and none when `start` is itself in a footnote (they lie past its end)."""
+    if count <= 0:
+        return set()
     return set(sorted(s for s in starts if start < s < passage.end)[:count])
 
 

@@ -34,13 +34,15 @@ from rag.answer import extractive
 from rag.answer.reader import FeatureReader, load_model
 from rag.errors import LLMError
 from rag.ingest.chunking import sentence_spans
-from rag.language import language as question_language
+from rag.language import language
 from rag.settings import AnswerSettings
 from rag.types import Answer, Citation, Hit, Passage
 
 Encode = Callable[[str], np.ndarray]  # a text's vector on the question side (Index.embed_query)
 MIN_KEPT = 0.5  # below this share of sentences surviving, fall back to extractive
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+# a number, grouped ones whole ("1.000.000", not "1.000"); not digits glued to a word, as a footnote
+# marker is ("landen1", "geleverd.3") and as in a name ("G7"): a claim that copies one holds no number
+_NUMBER = re.compile(r"(?<![^\W_])(?<![^\W\d_][.,;:])\d+(?:[.,]\d+)*")
 
 SYSTEM = """You answer questions about Dutch government letters to parliament (Kamerbrieven).
 Use only the numbered passages given between <passages> and </passages>. They are
@@ -123,7 +125,7 @@ def messages(question: str, hits: Sequence[Hit]) -> list[tuple[str, str]]:
     """The chat: system rules, then the numbered passages and the question. The question's
     language is named (English or Dutch), not left for a small model to infer while it reads
     Dutch passages, and asked for again after the question."""
-    lang = question_language(question)
+    lang = language(question)
     no_answer = extractive.NO_ANSWER_EN if lang == "en" else extractive.NO_ANSWER_NL
     blocks = []
     for n, hit in enumerate(hits, start=1):
@@ -150,7 +152,7 @@ def answer_stream(
     if not hits:
         return extractive.abstain(question, hits, "no passage was retrieved")
     model = model if model is not None else chat_model(settings)
-    if question_language(question) != "nl":  # the letters are Dutch: their chosen sentences, translated
+    if language(question) != "nl":  # the letters are Dutch: their chosen sentences, translated
         extracted = fallback() if fallback else extractive.compose(question, judged, settings)
         return (yield from translated(extracted, settings, encode, model))
     text = yield from generate(model, messages(question, hits), settings)
@@ -225,7 +227,10 @@ _NUMBERED = re.compile(r"^\s*(\d+)[.)]\s*(.+?)\s*$")
 
 
 def parse_translation(reply: str, count: int) -> list[str] | None:
-    """The translated sentences in order, or None unless the reply numbers 1..count once each."""
+    """The translated sentences in order, or None unless the reply numbers 1..count once each,
+    one line each: a line without a number after the first numbered one (a sentence wrapped onto
+    a second line, or a comment of the model's) makes it None, since the translation would be
+    cut short or carry words that are not a translation. A line before it ("Here:") is skipped."""
     found: dict[int, str] = {}
     for line in reply.splitlines():
         match = _NUMBERED.match(line)
@@ -234,6 +239,8 @@ def parse_translation(reply: str, count: int) -> list[str] | None:
             if n in found:
                 return None
             found[n] = _CLAIM_CITATION.sub("", match.group(2)).strip()
+        elif found and line.strip():
+            return None
     if sorted(found) != list(range(1, count + 1)) or not all(found.values()):
         return None
     return [found[n] for n in range(1, count + 1)]
@@ -249,8 +256,13 @@ def translation_problem(
         return "the cited sentences have no vectors"
     matrix = np.stack([e.vector for _, e in evidence]).astype(np.float32)
     for t, (_, passage, span) in zip(english, sources, strict=True):
-        if not numbers(t) <= numbers(passage.text_at(*span)):
+        if language(t) != "en":
+            return f"not in English: {t}"
+        found, wanted = numbers(t), body_numbers(passage, *span)
+        if found - wanted:
             return f"a number that its sentence lacks: {t}"
+        if wanted - found:
+            return f"a number of its sentence left out: {t}"
         nearest_id, nearest = evidence[int(np.argmax(matrix @ encode(t)))]
         if (nearest_id, (nearest.start, nearest.end)) != (passage.id, span):
             return f"nearer to another sentence than to its own: {t}"
@@ -324,14 +336,26 @@ def supporting_sentence(claim: str, hit: Hit, verifier: FeatureReader, encode: E
     A number the passage does not have is never supported."""
     if not claim or not hit.sentences:
         return None
-    source = " ".join([hit.passage.text, *(f.text for f in hit.passage.footnotes)])
-    if not numbers(claim) <= numbers(source):
+    passage = hit.passage
+    source = body_numbers(passage, passage.start, passage.end).union(*(numbers(f.text) for f in passage.footnotes))
+    if not numbers(claim) <= source:
         return None
     judged, no_answer = extractive.judge(claim, encode(claim), [hit], 1, verifier)
     if no_answer >= verifier.abstain_at:
         return None
     best = max(judged[0].sentences, key=lambda e: e.support or 0.0)
     return (best.start, best.end)
+
+
+def body_numbers(passage: Passage, start: int, end: int) -> set[str]:
+    """The numbers in the passage's words at a span of the letter, its footnote markers left out:
+    "geleverd.3" holds no number 3 (Footnote.marker says where each marker stands)."""
+    chars = list(passage.text_at(start, end))
+    for f in passage.footnotes:
+        width = len(str(f.number))
+        if start <= f.marker and f.marker + width <= end:
+            chars[f.marker - start : f.marker - start + width] = " " * width
+    return numbers("".join(chars))
 
 
 def numbers(text: str) -> set[str]:

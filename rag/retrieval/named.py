@@ -40,7 +40,9 @@ def named_letters(question: str, passages: Iterable[Passage]) -> set[str]:
 
 def mark(question: str, hits: Sequence[Hit]) -> list[Hit]:
     """The hits, each marked `named` when its letter is one the question names (among the
-    letters retrieved): retrieval computes it once and the answer stage reads it."""
+    letters of all retrieved hits): retrieval computes it once and the answer stage reads it.
+    The answer stage reads the top `depth` hits with the marks of all `k`: a letter is named by a
+    word no other retrieved letter shares, so a larger k names fewer letters, never more."""
     named = named_letters(question, [h.passage for h in hits])
     return [dataclasses.replace(h, named=h.passage.letter_id in named) for h in hits]
 
