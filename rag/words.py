@@ -2,7 +2,8 @@
 Dutch stems, accents folded.
 
 Shared by answer/questions.py (what a question asks), answer/evidence.py (how well a sentence
-fits it) and retrieval/named.py (which letter a question names). BM25 has its own tokenizer
+fits it), retrieval/named.py (which letter a question names) and answer/llm.py (whether a
+claim denies what its sentence says). BM25 has its own tokenizer
 (store/lexical.py)."""
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ QUESTION_WORDS = {
     *"does do did is are was were has have had volgens according".split(),
 }
 STOP = set(bm25s.stopwords.STOPWORDS_DUTCH) | set(bm25s.stopwords.STOPWORDS_EN_PLUS) | QUESTION_WORDS
+# the words that deny what a sentence says, in Dutch and in English
+NEGATIONS = {*"niet geen nooit niets nergens noch".split(), *"not no never none nothing nowhere neither nor".split()}
+_NUMBER_SIGN = re.compile(r"\bno\.\s*\d", re.IGNORECASE)  # "No. 393": a number, not a denial
 _STEMMER = Stemmer.Stemmer("dutch")
 
 
@@ -56,3 +60,9 @@ def folded_words(text: str) -> set[str]:
     """The folded words of a text with the parts of hyphenated ones ("navo-top-madrid-2022"
     -> madrid)."""
     return {p for w in WORD.findall(fold(text)) for p in parts(w)}
+
+
+def negated(text: str) -> bool:
+    """Whether the text denies something: a negation word ("geen", "niet", "not"), or "n't"."""
+    lowered = _NUMBER_SIGN.sub(" ", text.lower()).replace("’", "'")
+    return "n't" in lowered or any(w in NEGATIONS for w in WORD.findall(lowered))

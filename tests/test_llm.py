@@ -34,6 +34,7 @@ from rag.ingest import chunking, corpus
 from rag.language import language
 from rag.settings import AnswerSettings, ChunkingSettings, EmbeddingSettings
 from rag.types import Answer, Evidence, Hit, Passage
+from rag.words import negated
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -172,6 +173,7 @@ def test_english_question_gets_the_chosen_sentences_translated_with_their_citati
         (IN_ENGLISH.replace("1.9 billion", "3 billion"), "a number that its sentence lacks"),
         ("The Netherlands has delivered military support to Ukraine.", "a number of its sentence left out"),
         ("", "not in English"),  # the Dutch sentence given back as it stands
+        (IN_ENGLISH.replace("has now delivered", "has not delivered"), "denies what its sentence says"),
     ],
 )
 def test_translation_that_changes_or_drops_a_number_or_stays_dutch_falls_back_to_the_dutch_quotes(
@@ -264,6 +266,14 @@ def test_invented_number_is_not_supported(hits: list[Hit], embedder: Embedder) -
     claim = sentence.replace("EUR 1,9 miljard", f"EUR {marker} miljard")
     assert marker not in llm.numbers(" ".join(f.text for f in hits[0].passage.footnotes))  # nor in a footnote
     assert llm.supporting_sentence(claim, hits[0], verifier, encoder(embedder)) is None
+
+
+def test_a_claim_that_denies_its_sentence_is_not_supported(hits: list[Hit], embedder: Embedder) -> None:
+    sentence = sentence_of(hits[0].passage, "1,9 miljard")
+    verifier = load_model(kind="verifier")
+    assert llm.supporting_sentence(sentence, hits[0], verifier, encoder(embedder)) is not None
+    denied = sentence.replace("Nederland heeft inmiddels", "Nederland heeft inmiddels niet")
+    assert llm.supporting_sentence(denied, hits[0], verifier, encoder(embedder)) is None
 
 
 def test_the_verifier_finds_the_supporting_sentence_and_rejects_a_changed_claim(
@@ -404,3 +414,9 @@ def test_settings_choose_the_provider_class() -> None:
 def test_claims_are_split_after_their_citations() -> None:
     text = "Nederland gaf EUR 1,9 miljard. [1] Georgië is partner [2]. Zonder bron."
     assert llm.split_claims(text) == ["Nederland gaf EUR 1,9 miljard. [1]", "Georgië is partner [2].", "Zonder bron."]
+
+
+def test_a_denial_is_read_in_dutch_and_english_but_not_a_number_sign() -> None:
+    assert negated("NAVO moet geen partij worden.") and negated("NATO must not become a party.")
+    assert negated("The allies didn’t agree.") and not negated("Parliamentary Paper 22 054, No. 393.")
+    assert not negated("De niet-NAVO-landen waren aanwezig.")  # a compound, not a denial

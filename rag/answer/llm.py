@@ -37,6 +37,7 @@ from rag.ingest.chunking import sentence_spans
 from rag.language import language
 from rag.settings import AnswerSettings
 from rag.types import Answer, Citation, Hit, Passage
+from rag.words import negated
 
 Encode = Callable[[str], np.ndarray]  # a text's vector on the question side (Index.embed_query)
 MIN_KEPT = 0.5  # below this share of sentences surviving, fall back to extractive
@@ -263,6 +264,8 @@ def translation_problem(
             return f"a number that its sentence lacks: {t}"
         if wanted - found:
             return f"a number of its sentence left out: {t}"
+        if negated(t) != negated(passage.text_at(*span)):
+            return f"denies what its sentence says, or the reverse: {t}"
         nearest_id, nearest = evidence[int(np.argmax(matrix @ encode(t)))]
         if (nearest_id, (nearest.start, nearest.end)) != (passage.id, span):
             return f"nearer to another sentence than to its own: {t}"
@@ -333,7 +336,8 @@ def split_claims(text: str) -> list[str]:
 
 def supporting_sentence(claim: str, hit: Hit, verifier: FeatureReader, encode: Encode) -> tuple[int, int] | None:
     """The span of the passage sentence that the verifier finds supports the claim, or None.
-    A number the passage does not have is never supported."""
+    A number the passage does not have is never supported, nor a claim that denies what that
+    sentence says (or says what it denies)."""
     if not claim or not hit.sentences:
         return None
     passage = hit.passage
@@ -344,6 +348,8 @@ def supporting_sentence(claim: str, hit: Hit, verifier: FeatureReader, encode: E
     if no_answer >= verifier.abstain_at:
         return None
     best = max(judged[0].sentences, key=lambda e: e.support or 0.0)
+    if negated(claim) != negated(passage.text_at(best.start, best.end)):
+        return None  # "geen steun geleverd" is not supported by "steun geleverd", which the verifier misses
     return (best.start, best.end)
 
 
