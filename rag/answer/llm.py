@@ -6,7 +6,8 @@ file (`ChatLlamaCpp`). The prompt numbers the passages and fences them as untrus
 context. After generation every `[n]` must name a passage (invented ones are dropped)
 and every sentence must be supported by a passage it cites: the verifier (the reader's
 model trained on claims, rag/answer/models/verifier.*) must find a sentence of that passage
-that supports it, and every number in it must stand in the passage. Unsupported sentences
+that supports it, every number in it must stand in the passage, and it must not deny what
+that sentence says (nor the reverse). Unsupported sentences
 are removed, and if too little survives the extractive answer is given instead (`mode`).
 
 A question in another language than the letters' (English) is not answered by generation:
