@@ -191,9 +191,10 @@ def translated(
     """A question in another language than the letters': the extractive answer's Dutch sentences
     (chosen by the rules or the reader), translated by the model, each followed by the Dutch
     sentence it renders, as a quote, and keeping its [n] and its citation. A translation stands
-    only if it holds no number its sentence lacks and is nearer (by e5, which is multilingual) to
-    its own sentence than to any other sentence of the cited passages; otherwise the answer
-    quotes the Dutch sentences (`extractive-fallback`)."""
+    only if it passes translation_problem(): it is not the sentence given back, it has its
+    sentence's numbers (no other, none left out), it denies what its sentence denies, and it is
+    nearer (by e5, which is multilingual) to its own sentence than to any other sentence of the
+    cited passages. Otherwise the answer quotes the Dutch sentences (`extractive-fallback`)."""
     sources = [(c.n, c.passage, span) for c in extracted.citations for span in c.spans]
     if extracted.abstained or not sources:
         return extracted  # already in the question's language
