@@ -23,6 +23,12 @@ STOP = set(bm25s.stopwords.STOPWORDS_DUTCH) | set(bm25s.stopwords.STOPWORDS_EN_P
 # the words that deny what a sentence says, in Dutch and in English
 NEGATIONS = {*"niet geen nooit niets nergens noch".split(), *"not no never none nothing nowhere neither nor".split()}
 _NUMBER_SIGN = re.compile(r"\bno\.\s*\d", re.IGNORECASE)  # "No. 393": a number, not a denial
+# how a sentence bounds an amount, in Dutch and in English ("meer dan", "less than")
+_BOUNDS = {
+    "more": "meer dan|ruim|ten minste|minstens|more than|at least|in excess of",
+    "less": "minder dan|hooguit|maximaal|ten hoogste|bijna|less than|fewer than|at most|up to|almost|nearly",
+}
+_BOUND = {kind: re.compile(rf"\b(?:{words})\b", re.IGNORECASE) for kind, words in _BOUNDS.items()}
 _STEMMER = Stemmer.Stemmer("dutch")
 
 
@@ -66,3 +72,12 @@ def negated(text: str) -> bool:
     """Whether the text denies something: a negation word ("geen", "niet", "not"), or "n't"."""
     lowered = _NUMBER_SIGN.sub(" ", text.lower()).replace("’", "'")
     return "n't" in lowered or any(w in NEGATIONS for w in WORD.findall(lowered))
+
+
+def turns_bound(claim: str, sentence: str) -> bool:
+    """Whether the claim bounds an amount the other way than its sentence: "less than" where
+    the sentence has "meer dan" (and not also "minder dan")."""
+    found = {kind for kind, pattern in _BOUND.items() if pattern.search(claim)}
+    given = {kind for kind, pattern in _BOUND.items() if pattern.search(sentence)}
+    opposite = {"more": "less", "less": "more"}
+    return any(kind not in given and opposite[kind] in given for kind in found)

@@ -34,7 +34,7 @@ from rag.ingest import chunking, corpus
 from rag.language import language
 from rag.settings import AnswerSettings, ChunkingSettings, EmbeddingSettings
 from rag.types import Answer, Evidence, Hit, Passage
-from rag.words import negated
+from rag.words import negated, turns_bound
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -174,6 +174,7 @@ def test_english_question_gets_the_chosen_sentences_translated_with_their_citati
         ("The Netherlands has delivered military support to Ukraine.", "a number of its sentence left out"),
         ("", "its sentence given back untranslated"),  # the Dutch sentence given back as it stands
         (IN_ENGLISH.replace("has now delivered", "has not delivered"), "denies what its sentence says"),
+        (IN_ENGLISH.replace("more than", "less than"), "bounds an amount the other way"),
     ],
 )
 def test_translation_that_changes_or_drops_a_number_or_stays_dutch_falls_back_to_the_dutch_quotes(
@@ -274,6 +275,16 @@ def test_a_claim_that_denies_its_sentence_is_not_supported(hits: list[Hit], embe
     assert llm.supporting_sentence(sentence, hits[0], verifier, encoder(embedder)) is not None
     denied = sentence.replace("Nederland heeft inmiddels", "Nederland heeft inmiddels niet")
     assert llm.supporting_sentence(denied, hits[0], verifier, encoder(embedder)) is None
+    fewer = sentence.replace("meer dan", "minder dan")
+    assert llm.supporting_sentence(fewer, hits[0], verifier, encoder(embedder)) is None
+
+
+def test_an_amount_bounded_the_other_way_is_found_but_not_a_missing_bound() -> None:
+    assert turns_bound("less than EUR 2 billion", "meer dan EUR 2 miljard")
+    assert turns_bound("ruim 300 militairen", "bijna 300 militairen")
+    assert not turns_bound("EUR 2 billion", "meer dan EUR 2 miljard")  # left out: the number check's part
+    assert not turns_bound("more than EUR 2 billion", "ruim EUR 2 miljard")
+    assert not turns_bound("less than 5", "meer dan 2 en minder dan 5")  # the sentence bounds both ways
 
 
 def test_the_verifier_finds_the_supporting_sentence_and_rejects_a_changed_claim(

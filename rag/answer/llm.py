@@ -39,7 +39,7 @@ from rag.ingest.chunking import sentence_spans
 from rag.language import language
 from rag.settings import AnswerSettings
 from rag.types import Answer, Citation, Hit, Passage
-from rag.words import negated
+from rag.words import negated, turns_bound
 
 Encode = Callable[[str], np.ndarray]  # a text's vector on the question side (Index.embed_query)
 MIN_KEPT = 0.5  # below this share of sentences surviving, fall back to extractive
@@ -192,7 +192,8 @@ def translated(
     (chosen by the rules or the reader), translated by the model, each followed by the Dutch
     sentence it renders, as a quote, and keeping its [n] and its citation. A translation stands
     only if it passes translation_problem(): it is not the sentence given back, it has its
-    sentence's numbers (no other, none left out), it denies what its sentence denies, and it is
+    sentence's numbers (no other, none left out), it denies what its sentence denies, it bounds an
+    amount as its sentence does ("less than" is not "meer dan"), and it is
     nearer (by e5, which is multilingual) to its own sentence than to any other sentence of the
     cited passages. Otherwise the answer quotes the Dutch sentences (`extractive-fallback`)."""
     sources = [(c.n, c.passage, span) for c in extracted.citations for span in c.spans]
@@ -270,6 +271,8 @@ def translation_problem(
             return f"a number of its sentence left out: {t}"
         if negated(t) != negated(dutch):
             return f"denies what its sentence says, or the reverse: {t}"
+        if turns_bound(t, dutch):
+            return f"bounds an amount the other way than its sentence: {t}"
         nearest_id, nearest = evidence[int(np.argmax(matrix @ encode(t)))]
         if (nearest_id, (nearest.start, nearest.end)) != (passage.id, span):
             return f"nearer to another sentence than to its own: {t}"
@@ -341,7 +344,8 @@ def split_claims(text: str) -> list[str]:
 def supporting_sentence(claim: str, hit: Hit, verifier: FeatureReader, encode: Encode) -> tuple[int, int] | None:
     """The span of the passage sentence that the verifier finds supports the claim, or None.
     A number the passage does not have is never supported, nor a claim that denies what that
-    sentence says (or says what it denies)."""
+    sentence says (or says what it denies), or bounds an amount the other way ("minder dan" for
+    "meer dan")."""
     if not claim or not hit.sentences:
         return None
     passage = hit.passage
@@ -352,8 +356,9 @@ def supporting_sentence(claim: str, hit: Hit, verifier: FeatureReader, encode: E
     if no_answer >= verifier.abstain_at:
         return None
     best = max(judged[0].sentences, key=lambda e: e.support or 0.0)
-    if negated(claim) != negated(passage.text_at(best.start, best.end)):
-        return None  # "geen steun geleverd" is not supported by "steun geleverd", which the verifier misses
+    sentence = passage.text_at(best.start, best.end)
+    if negated(claim) != negated(sentence) or turns_bound(claim, sentence):
+        return None  # "geen steun" or "minder dan" is not supported by "steun" or "meer dan": the verifier misses it
     return (best.start, best.end)
 
 
