@@ -172,7 +172,7 @@ def test_english_question_gets_the_chosen_sentences_translated_with_their_citati
         # the sentence ends in a footnote marker ("geleverd.3"), which is no amount
         (IN_ENGLISH.replace("1.9 billion", "3 billion"), "a number that its sentence lacks"),
         ("The Netherlands has delivered military support to Ukraine.", "a number of its sentence left out"),
-        ("", "its sentence given back untranslated"),  # the Dutch sentence given back as it stands
+        ("", "not in English"),  # the Dutch sentence given back as it stands
         (IN_ENGLISH.replace("has now delivered", "has not delivered"), "denies what its sentence says"),
         (IN_ENGLISH.replace("more than", "less than"), "bounds an amount the other way"),
     ],
@@ -431,14 +431,3 @@ def test_a_denial_is_read_in_dutch_and_english_but_not_a_number_sign() -> None:
     assert negated("NAVO moet geen partij worden.") and negated("NATO must not become a party.")
     assert negated("The allies didn’t agree.") and not negated("Parliamentary Paper 22 054, No. 393.")
     assert not negated("De niet-NAVO-landen waren aanwezig.")  # a compound, not a denial
-
-
-def test_a_translation_may_write_a_single_digit_as_a_word(passages: list[Passage], embedder: Embedder) -> None:
-    hit = with_sentences(passage_with(passages, "telkens 6 maanden"), 1.0, embedder)
-    p = hit.passage
-    span = next((p.start + s, p.start + e) for s, e in chunking.sentence_spans(p.text) if "6 maanden" in p.text[s:e])
-    english = "It concerns the deployment of a staff officer of the Royal Military Police for six months each time."
-    assert llm.translation_problem([english], [(1, p, span)], [hit], encoder(embedder)) is None
-    wrong = english.replace("six months", "16 months")
-    problem = llm.translation_problem([wrong], [(1, p, span)], [hit], encoder(embedder))
-    assert problem is not None and problem.startswith("a number that its sentence lacks")
