@@ -139,8 +139,10 @@ class AnswerSettings:
             if getattr(self, name) not in ("rules", "reader", "", "off"):
                 raise SettingsError(f"RAG_ANSWER_{name.upper()}={getattr(self, name)!r}: use rules, reader or off.")
         _check_range("RAG_ANSWER_FALLBACK_ABSTAIN_AT", self.fallback_abstain_at, 0.0, 1.0)
-        for name in ("max_sentences", "depth", "rules_follow", "reader_follow", "rules_max_single"):
-            _check_range(f"RAG_ANSWER_{name.upper()}", getattr(self, name), 0 if "follow" in name else 1, 1000)
+        for name in ("max_sentences", "depth", "rules_max_single"):
+            _check_range(f"RAG_ANSWER_{name.upper()}", getattr(self, name), 1, 1000)
+        for name in ("rules_follow", "reader_follow"):
+            _check_range(f"RAG_ANSWER_{name.upper()}", getattr(self, name), 0, 1000)
 
 
 @dataclass(frozen=True)

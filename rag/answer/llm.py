@@ -268,10 +268,8 @@ def translation_problem(
             return f"a number that its sentence lacks: {t}"
         if wanted - found:
             return f"a number of its sentence left out: {t}"
-        if negated(t) != negated(dutch):
-            return f"denies what its sentence says, or the reverse: {t}"
-        if turns_bound(t, dutch):
-            return f"bounds an amount the other way than its sentence: {t}"
+        if why := contradiction(t, dutch):
+            return f"{why}: {t}"
         nearest_id, nearest = evidence[int(np.argmax(matrix @ encode(t)))]
         if (nearest_id, (nearest.start, nearest.end)) != (passage.id, span):
             return f"nearer to another sentence than to its own: {t}"
@@ -355,10 +353,20 @@ def supporting_sentence(claim: str, hit: Hit, verifier: FeatureReader, encode: E
     if no_answer >= verifier.abstain_at:
         return None
     best = max(judged[0].sentences, key=lambda e: e.support or 0.0)
-    sentence = passage.text_at(best.start, best.end)
-    if negated(claim) != negated(sentence) or turns_bound(claim, sentence):
-        return None  # "geen steun" or "minder dan" is not supported by "steun" or "meer dan": the verifier misses it
+    if contradiction(claim, passage.text_at(best.start, best.end)):
+        return None  # the verifier misses it
     return (best.start, best.end)
+
+
+def contradiction(claim: str, sentence: str) -> str | None:
+    """How the claim says otherwise than its sentence, or None: it denies what the sentence says
+    or the reverse ("geen steun" against "steun"), or bounds an amount the other way ("minder
+    dan" against "meer dan")."""
+    if negated(claim) != negated(sentence):
+        return "denies what its sentence says, or the reverse"
+    if turns_bound(claim, sentence):
+        return "bounds an amount the other way than its sentence"
+    return None
 
 
 def body_numbers(passage: Passage, start: int, end: int) -> set[str]:
