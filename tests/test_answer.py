@@ -259,3 +259,48 @@ def test_named_only_can_be_turned_off(index: pipeline.Index, settings: Settings)
     every = composer.candidates(question, hits, dataclasses.replace(settings.answer, named_only=False))
     assert {s.passage.letter_id for s in only} == {"navo-top-madrid-2022"}
     assert {s.passage.letter_id for s in every} == {h.passage.letter_id for h in hits[: settings.answer.depth]}
+
+
+def _hit(letter_id: str, sentences: list[str], similarities: list[float]) -> Hit:
+    """A passage of made-up sentences (not the corpus) with the cosines retrieval would carry."""
+    text = " ".join(sentences)
+    passage = Passage(letter_id, "Brief over wonen", None, None, 1, text, 0, len(text))
+    starts = [text.index(s) for s in sentences]
+    return Hit(
+        passage,
+        1.0,
+        sentences=tuple(
+            Evidence(s, s + len(t), sim) for s, t, sim in zip(starts, sentences, similarities, strict=True)
+        ),
+    )
+
+
+def test_the_rules_answer_type_filter_can_be_turned_off(settings: Settings) -> None:
+    hit = _hit(
+        "wonen",
+        ["Het kabinet wil het aantal huurwoningen flink vergroten.", "Er komen volgend jaar 40.000 woningen bij."],
+        [0.95, 0.60],
+    )
+    question = "Hoeveel huurwoningen komen er bij?"
+    on = settings.answer
+    off = dataclasses.replace(on, rules_answer_type=False)
+    first = [composer.select(question, composer.candidates(question, (hit,), s), s)[0].text for s in (on, off)]
+    assert first == [
+        "Er komen volgend jaar 40.000 woningen bij.",
+        "Het kabinet wil het aantal huurwoningen flink vergroten.",
+    ]
+
+
+def test_the_rules_list_reading_can_be_turned_off(settings: Settings) -> None:
+    hits = (
+        _hit("wonen", ["De gemeenten bouwen meer sociale huurwoningen voor starters."], [0.90]),
+        _hit("zorg", ["De provincies bouwen meer sociale huurwoningen voor ouderen."], [0.89]),
+    )
+    question = "Welke overheden bouwen meer sociale huurwoningen?"
+    on = settings.answer
+    off = dataclasses.replace(on, rules_lists=False)
+    cited = [
+        {c.passage.letter_id for c in composer.select(question, composer.candidates(question, hits, s), s)}
+        for s in (on, off)
+    ]
+    assert cited == [{"wonen", "zorg"}, {"wonen"}]

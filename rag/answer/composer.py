@@ -77,7 +77,7 @@ def candidates(question: str, hits: Sequence[Hit], settings: AnswerSettings) -> 
 def abstention_reason(question: str, sentences: Sequence[Sentence], settings: AnswerSettings) -> str | None:
     """Why the letters cannot answer the question, or None when they can."""
     dutch = language(question) == "nl"
-    best = support(question, sentences, with_overlap=dutch)
+    best = support(question, sentences, settings, with_overlap=dutch)
     threshold = support_threshold(question, settings)
     if best < threshold:
         return f"best supporting sentence scores {best:.3f} < {threshold:.3f}"
@@ -92,23 +92,27 @@ def support_threshold(question: str, settings: AnswerSettings) -> float:
     return settings.min_support if language(question) == "nl" else settings.min_similarity_en
 
 
-def support(question: str, sentences: Sequence[Sentence], with_overlap: bool = True) -> float:
+def support(question: str, sentences: Sequence[Sentence], settings: AnswerSettings, with_overlap: bool = True) -> float:
     """The relevance (or, without overlap, the cosine) of the best sentence that can answer
     this kind of question (0 if none)."""
-    fitting = [
-        s.relevance if with_overlap else s.similarity for s in sentences if questions.fits_answer_type(question, s.text)
-    ]
+    fitting = [s.relevance if with_overlap else s.similarity for s in sentences if fits(question, s, settings)]
     return max(fitting, default=0.0)
+
+
+def fits(question: str, sentence: Sentence, settings: AnswerSettings) -> bool:
+    """Whether the sentence can answer this kind of question (questions.fits_answer_type: an
+    amount for "hoeveel"), or any sentence can when that filter is off (rules_answer_type)."""
+    return not settings.rules_answer_type or questions.fits_answer_type(question, sentence.text)
 
 
 def select(question: str, sentences: Sequence[Sentence], settings: AnswerSettings) -> list[Sentence]:
     """The best fitting sentence and the close runners-up that add something new (from the
     same passage, unless the question asks for several things), in the order of the hits
     and the letter."""
-    fitting = [s for s in sentences if questions.fits_answer_type(question, s.text)]
+    fitting = [s for s in sentences if fits(question, s, settings)]
     if not fitting:
         return []
-    many = questions.is_list_question(question)
+    many = settings.rules_lists and questions.is_list_question(question)
     if many:
         margin, limit = settings.rules_list_margin, settings.max_sentences
     else:
@@ -141,11 +145,9 @@ def each_letter(
     threshold = support_threshold(question, settings)
     wider = list(chosen)
     for letter_id in named - {c.passage.letter_id for c in chosen}:
-        fitting = (
-            s for s in sentences if s.passage.letter_id == letter_id and questions.fits_answer_type(question, s.text)
-        )
+        fitting = (s for s in sentences if s.passage.letter_id == letter_id and fits(question, s, settings))
         best = next(fitting, None)
-        if best is not None and support(question, [best], with_overlap=dutch) >= threshold:
+        if best is not None and support(question, [best], settings, with_overlap=dutch) >= threshold:
             wider.append(best)
     return sorted(wider, key=lambda s: (s.rank, s.start))
 

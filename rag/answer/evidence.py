@@ -1,8 +1,8 @@
 """Sentence-level evidence for the rule-based composer (composer.py): the sentences of the
 retrieved passages (and their footnotes) with the cosine retrieval already computed for them
 (Hit.sentences), plus lexical overlap with the question (its relevance), a cue for what the
-question word asks (questions.py) and penalties for bare references and remarks about the
-letter itself (its score)."""
+question word asks (questions.py) and penalties for remarks about the letter itself and (off
+by default: AnswerSettings.rules_reference) for bare references (its score)."""
 
 from __future__ import annotations
 
